@@ -1,0 +1,226 @@
+/*
+ * migrate.h - libmigrate, deployment migrations for a self-upgrading daemon.
+ *
+ * An update executor links this library and calls migrate_run() to run the
+ * idempotent Lua 5.4 scripts found under a migrations tree, in SemVer order,
+ * between the version it upgrades from and the one it upgrades to. Each
+ * applied migration is recorded durably in a JSON state file, so a run that
+ * is interrupted resumes where it stopped and a finished one is never redone.
+ *
+ * Conventions (the same for every function below):
+ * - Functions that can fail return an int: MIGRATE_OK (0) or a negative
+ *   MIGRATE_E* code; migrate_strerror() names it.
+ * - Output parameters are named `out`. Strings handed back are owned by the
+ *   object they come from (a report) unless the comment says "free() it".
+ * - The library never prints, never exits, never aborts and keeps no global
+ *   mutable state: concurrent calls on different state paths are safe.
+ */
+#ifndef MIGRATE_H
+#define MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version; the single source of it (the Makefile, the SONAME
+ * and the pkg-config file read these three lines). */
+#define MIGRATE_VERSION_MAJOR 0
+#define MIGRATE_VERSION_MINOR 1
+#define MIGRATE_VERSION_PATCH 0
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define MIGRATE_EXTERN __attribute__((visibility("default")))
+#else
+#define MIGRATE_EXTERN
+#endif
+
+/* Return codes. */
+enum {
+    MIGRATE_OK = 0,
+    MIGRATE_EFAILED = -1,   /* a migration failed; see migrate_report_failed() */
+    MIGRATE_EINVAL = -2,    /* bad argument: malformed version, downgrade, no home */
+    MIGRATE_EMANIFEST = -3, /* bad migrations tree or a script that does not compile */
+    MIGRATE_ESTATE = -4,    /* the state file is corrupt (and was left untouched) */
+    MIGRATE_ELOCKED = -5,   /* another run holds the lock past lock_timeout_ms */
+    MIGRATE_EIO = -6,       /* an operating-system call failed (lock, state write) */
+    MIGRATE_ENOMEM = -7     /* out of memory in the library itself */
+};
+
+/* Log levels of MIGRATE_EVENT_LOG events (a script's log.info/warn/error). */
+enum { MIGRATE_LOG_INFO = 0, MIGRATE_LOG_WARN = 1, MIGRATE_LOG_ERROR = 2 };
+
+/* A short English description of a return code, e.g. "a migration failed".
+ * Never NULL; a static string. */
+MIGRATE_EXTERN const char *migrate_strerror(int code);
+
+/* The library's version as "MAJOR.MINOR.PATCH"; a static string. */
+MIGRATE_EXTERN const char *migrate_library_version(void);
+
+/* ---- SemVer 2.0.0 ---------------------------------------------------- */
+
+/* A parsed version. prerelease and build point into the text that was
+ * parsed (not NUL-terminated at their end: use the lengths); they are NULL
+ * with length 0 when absent. Valid while that text is. */
+typedef struct migrate_version {
+    uint64_t major, minor, patch;
+    const char *prerelease;
+    size_t prerelease_len;
+    const char *build;
+    size_t build_len;
+} migrate_version;
+
+/* Parses strict SemVer 2.0.0 ("1.2.3-rc.1+build.5"), optionally preceded by
+ * one "v". Leading zeros and numbers above UINT64_MAX are refused.
+ * Returns MIGRATE_OK, or MIGRATE_EINVAL (text or out NULL, or not SemVer). */
+MIGRATE_EXTERN int migrate_version_parse(const char *text, migrate_version *out);
+
+/* SemVer precedence of two parsed versions (build metadata ignored):
+ * -1 if a < b, 0 if equal, 1 if a > b. */
+MIGRATE_EXTERN int migrate_version_compare(const migrate_version *a, const migrate_version *b);
+
+/* Parses both texts and sets *out to their precedence (-1, 0, 1).
+ * Returns MIGRATE_OK or MIGRATE_EINVAL (either is not a version). */
+MIGRATE_EXTERN int migrate_version_cmp(const char *a, const char *b, int *out);
+
+/* Sets *out to whether from < v <= to; a NULL from or to is unbounded on
+ * that side. Returns MIGRATE_OK or MIGRATE_EINVAL (a text is not a
+ * version, or v is NULL). */
+MIGRATE_EXTERN int migrate_version_in_range(const char *v, const char *from, const char *to,
+                                            bool *out);
+
+/* ---- Results and events ---------------------------------------------- */
+
+typedef enum migrate_outcome {
+    MIGRATE_PENDING,       /* found, not run (discover, or dry run would apply it) */
+    MIGRATE_APPLIED,       /* migrate() ran, check() confirmed it, recorded */
+    MIGRATE_SKIPPED_STATE, /* already recorded in the state file; no Lua ran */
+    MIGRATE_SKIPPED_CHECK, /* check() said its effect is present; recorded */
+    MIGRATE_FAILED,        /* check() or migrate() failed; the run halted here */
+    MIGRATE_NOT_RUN        /* after a failure; not attempted */
+} migrate_outcome;
+
+/* "pending", "applied", "skipped_state", "skipped_check", "failed",
+ * "not_run"; "unknown" for any other value. A static string. */
+MIGRATE_EXTERN const char *migrate_outcome_name(migrate_outcome outcome);
+
+/* One migration of a run. Every string is owned by the report. */
+typedef struct migrate_result {
+    const char *id;      /* "v1.1.0/001_rename_config_key" */
+    const char *version; /* "1.1.0" (the directory name without its "v") */
+    const char *path;    /* the script file, under migrations_dir */
+    migrate_outcome outcome;
+    const char *error;   /* FAILED: id, path, function, Lua error, traceback; else NULL */
+    double seconds;      /* wall time spent in this migration's Lua */
+} migrate_result;
+
+typedef enum migrate_event_kind {
+    MIGRATE_EVENT_PLAN,    /* the plan is known: total migrations in range */
+    MIGRATE_EVENT_START,   /* migration `index` is about to run */
+    MIGRATE_EVENT_DONE,    /* migration `index` finished: migration->outcome */
+    MIGRATE_EVENT_LOG,     /* a script called log.*: level, message */
+    MIGRATE_EVENT_WARNING  /* a runner warning (state ahead of `to`, ...): message */
+} migrate_event_kind;
+
+/* Handed to the callback; valid only during the call. */
+typedef struct migrate_event {
+    migrate_event_kind kind;
+    size_t index, total;               /* position in the plan, plan size */
+    const migrate_result *migration;   /* START, DONE, LOG; else NULL */
+    int level;                         /* LOG: MIGRATE_LOG_INFO/WARN/ERROR */
+    const char *message;               /* LOG, WARNING; else NULL */
+} migrate_event;
+
+/* Called synchronously from inside migrate_run(), on the calling thread.
+ * It must not call migrate_run() on the same state path (that would wait
+ * for its own lock). */
+typedef void (*migrate_event_fn)(const migrate_event *event, void *payload);
+
+/* ---- Options ----------------------------------------------------------- */
+
+typedef struct migrate_options {
+    const char *migrations_dir;        /* default "migrations" */
+    const char *home;                  /* default $HOME; what "~/" means to scripts */
+    const char *state_path;            /* default <home>/.teleclaude/migration_state.json */
+    const char *const *allowed_roots;  /* NULL-terminated; where fs may act; default { home } */
+    bool dry_run;                      /* run check() only; write nothing at all */
+    bool recover_corrupt_state;        /* move a corrupt state aside instead of failing */
+    size_t memory_limit;               /* bytes per script state; default 256 MiB */
+    unsigned timeout_ms;               /* per check()/migrate() call; default 300000; 0 none */
+    unsigned lock_timeout_ms;          /* wait for the lock this long; default 0 (fail at once) */
+    migrate_event_fn on_event;         /* optional progress callback */
+    void *payload;                     /* handed to on_event */
+} migrate_options;
+
+/* Fills *opts with the defaults above (strings NULL mean their default). */
+MIGRATE_EXTERN void migrate_options_init(migrate_options *opts);
+
+/* ---- Running ------------------------------------------------------------ */
+
+/* The outcome of migrate_run() or migrate_discover(); opaque. */
+typedef struct migrate_report migrate_report;
+
+/*
+ * Runs the migrations with from < version <= to (either bound may be NULL
+ * for "unbounded"), in version then number order, as SPEC §4 describes:
+ * lock <state_path>.lock, load the state, compile every pending script, then
+ * for each migration skip it (recorded, or check() true) or run migrate()
+ * and confirm with check(), recording each success durably before the next.
+ * The first failure halts the run; what was applied before stays recorded.
+ *
+ * opts NULL means defaults. *out receives a report whenever one could be
+ * allocated, also on error (its migrate_report_error() says why); free it
+ * with migrate_report_free(). out may be NULL if the caller wants none.
+ *
+ * Returns MIGRATE_OK, MIGRATE_EFAILED (a migration failed), MIGRATE_EINVAL
+ * (bad version, from > to, no home), MIGRATE_EMANIFEST (bad tree, a script
+ * that does not compile or lacks check/migrate), MIGRATE_ESTATE (corrupt
+ * state file, untouched), MIGRATE_ELOCKED, MIGRATE_EIO or MIGRATE_ENOMEM.
+ */
+MIGRATE_EXTERN int migrate_run(const char *from, const char *to, const migrate_options *opts,
+                               migrate_report **out);
+
+/* Lists the migrations migrate_run() would consider, every one PENDING.
+ * Runs no Lua and writes nothing. Same arguments and errors as migrate_run()
+ * (no MIGRATE_EFAILED, MIGRATE_ESTATE or MIGRATE_ELOCKED). */
+MIGRATE_EXTERN int migrate_discover(const char *from, const char *to, const migrate_options *opts,
+                                    migrate_report **out);
+
+/* ---- Reports -------------------------------------------------------------- */
+
+/* Number of migrations in the report (0 for a NULL report). */
+MIGRATE_EXTERN size_t migrate_report_count(const migrate_report *r);
+
+/* Migration i (0-based, in run order), or NULL when i is out of range. */
+MIGRATE_EXTERN const migrate_result *migrate_report_get(const migrate_report *r, size_t i);
+
+/* The migration that failed, or NULL if none did. */
+MIGRATE_EXTERN const migrate_result *migrate_report_failed(const migrate_report *r);
+
+/* The run-level error message ("migrations/v1.x: not a SemVer version ..."),
+ * or NULL when the run returned MIGRATE_OK. */
+MIGRATE_EXTERN const char *migrate_report_error(const migrate_report *r);
+
+/* Number of runner warnings (also sent as MIGRATE_EVENT_WARNING events). */
+MIGRATE_EXTERN size_t migrate_report_warning_count(const migrate_report *r);
+
+/* Warning i, or NULL when i is out of range. */
+MIGRATE_EXTERN const char *migrate_report_warning(const migrate_report *r, size_t i);
+
+/* The report as JSON: {"from", "to", "dry_run", "status": "ok"|"failed"|
+ * "error", "error", "warnings": [...], "migrations": [{"id", "version",
+ * "outcome", "seconds", "error", "log": [{"level", "message"}]}]}.
+ * Returns a string to free() with free(), or NULL when out of memory. */
+MIGRATE_EXTERN char *migrate_report_json(const migrate_report *r);
+
+/* Frees a report and everything it owns; NULL is fine. */
+MIGRATE_EXTERN void migrate_report_free(migrate_report *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIGRATE_H */

@@ -1,0 +1,38 @@
+/* error.c - return codes and error text. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *migrate_strerror(int code)
+{
+    switch (code) {
+    case MIGRATE_OK: return "success";
+    case MIGRATE_EFAILED: return "a migration failed";
+    case MIGRATE_EINVAL: return "invalid argument";
+    case MIGRATE_EMANIFEST: return "invalid migrations tree or script";
+    case MIGRATE_ESTATE: return "corrupt state file";
+    case MIGRATE_ELOCKED: return "state is locked by another run";
+    case MIGRATE_EIO: return "input/output error";
+    case MIGRATE_ENOMEM: return "out of memory";
+    default: return "unknown error code";
+    }
+}
+
+int mig_errf(char *err, int code, const char *fmt, ...)
+{
+    if (err != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, MIG_ERRLEN, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *mig_strerror(int errnum, char *buf, size_t len)
+{
+    /* _GNU_SOURCE selects the GNU strerror_r, which may return a static
+     * string instead of filling buf. */
+    return strerror_r(errnum, buf, len);
+}
