@@ -118,4 +118,106 @@ void mig_open_fs(lua_State *L, mig_fsenv *env);
 /* Pushes the `json` table: decode, encode, null, array, object. */
 void mig_open_json(lua_State *L);
 
+/* ---- Reports (report.c) ---------------------------------------------------- */
+
+/* A new empty report, or NULL when out of memory. */
+migrate_report *mig_report_new(const char *from, const char *to, bool dry_run);
+/* Appends a migration with outcome NOT_RUN. MIGRATE_OK or MIGRATE_ENOMEM. */
+int mig_report_add(migrate_report *r, const char *id, const char *version, const char *path);
+/* The mutable result i (for the runner). */
+migrate_result *mig_report_at(migrate_report *r, size_t i);
+/* Marks result i FAILED with a copy of message (a fallback text if the
+ * copy cannot be made). */
+void mig_report_set_failed(migrate_report *r, size_t i, const char *message);
+/* Records the run-level error (copied) and returns code. */
+int mig_report_fail(migrate_report *r, int code, const char *message);
+/* Appends a warning (copied). MIGRATE_OK or MIGRATE_ENOMEM. */
+int mig_report_warn(migrate_report *r, const char *message);
+/* Appends a script's log line to result i; past a bound, lines are counted
+ * as dropped instead of stored (events still carry every line). */
+void mig_report_log(migrate_report *r, size_t i, int level, const char *message, size_t len);
+
+/* ---- Discovery (discover.c) ---------------------------------------------- */
+
+typedef struct mig_entry {
+    char *id;            /* "v1.1.0/001_x" */
+    char *version;       /* "1.1.0": the directory name without its "v" */
+    char *path;          /* "<migrations_dir>/v1.1.0/001_x.lua" */
+    char *dir;           /* "<migrations_dir>/v1.1.0": require() looks here first */
+    migrate_version ver; /* parsed from version (points into it) */
+    uint64_t number;
+} mig_entry;
+
+typedef struct mig_plan {
+    mig_entry *items;
+    size_t count;
+} mig_plan;
+
+/* Lists the migrations of migrations_dir with from < version <= to (NULL:
+ * unbounded), in version then number order, validating the whole tree
+ * (SPEC §2). MIGRATE_OK, MIGRATE_EMANIFEST or MIGRATE_ENOMEM, with err. */
+int mig_plan_discover(const char *migrations_dir, const migrate_version *from,
+                      const migrate_version *to, mig_plan *out, char *err);
+void mig_plan_free(mig_plan *plan);
+
+/* ---- State file (state.c) -------------------------------------------------- */
+
+typedef struct mig_state mig_state;
+
+/* Loads path. Missing: an empty state. MIGRATE_OK, MIGRATE_ESTATE (corrupt:
+ * the file is not touched), MIGRATE_EIO or MIGRATE_ENOMEM, with err. */
+int mig_state_load(const char *path, mig_state **out, char *err);
+/* An empty state (for a recovered corrupt one), or NULL when out of memory. */
+mig_state *mig_state_new(void);
+bool mig_state_has(const mig_state *s, const char *id);
+/* The sha256 recorded for id, or NULL. */
+const char *mig_state_sha256(const mig_state *s, const char *id);
+/* Number of applied ids and the i-th one, in recorded order. */
+size_t mig_state_count(const mig_state *s);
+const char *mig_state_id(const mig_state *s, size_t i);
+/* Records id as applied (in memory). MIGRATE_OK or MIGRATE_ENOMEM. */
+int mig_state_record(mig_state *s, const char *id, const char *outcome, double seconds,
+                     const char *sha256);
+/* Writes the whole state durably (mode 0600). MIGRATE_OK, MIGRATE_EIO or
+ * MIGRATE_ENOMEM, with err. */
+int mig_state_save(const mig_state *s, const char *path, char *err);
+/* Removes temp files a crashed writer of path left behind. */
+void mig_state_sweep_temps(const char *path);
+void mig_state_free(mig_state *s);
+
+/* ---- Sandbox (sandbox.c) -------------------------------------------------- */
+
+typedef struct mig_sandbox_config {
+    const char *migrations_dir; /* require() falls back to <dir>/lib */
+    const mig_entry *entry;     /* the script */
+    const char *from, *to;      /* the run's bounds as given, may be NULL */
+    bool dry_run;
+    size_t memory_limit;        /* bytes; 0: none */
+    unsigned timeout_ms;        /* per call; 0: none */
+    mig_fsenv fsenv;            /* copied; readonly_reason is managed per call */
+    void (*log)(void *ud, int level, const char *message, size_t len);
+    void *log_ud;
+} mig_sandbox_config;
+
+typedef struct mig_sandbox mig_sandbox;
+
+typedef enum mig_call_result {
+    MIG_CALL_TRUE,  /* returned true */
+    MIG_CALL_FALSE, /* returned false; *message the reason given, or NULL */
+    MIG_CALL_ERROR  /* raised, timed out, out of memory or broke the contract */
+} mig_call_result;
+
+/* Creates a fresh Lua state for one script, runs its top level (read-only)
+ * and checks that it defines check() and migrate(). MIGRATE_OK,
+ * MIGRATE_EMANIFEST (*message: why, with file:line) or MIGRATE_ENOMEM.
+ * *message is malloc'd (free() it) or NULL. */
+int mig_sandbox_new(const mig_sandbox_config *cfg, const char *source, size_t len,
+                    mig_sandbox **out, char **message);
+/* Calls "check" (always read-only) or "migrate" (read-only when
+ * readonly_reason is not NULL). *message: malloc'd reason or error with
+ * traceback, or NULL. */
+mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *readonly_reason,
+                                 char **message);
+void mig_sandbox_free(mig_sandbox *sb);
+
 #endif /* MIGRATE_INTERNAL_H */

@@ -133,3 +133,59 @@ int tu_count_fds(void)
     int n = tu_count_entries("/proc/self/fd");
     return n - 1; /* the one opendir itself holds */
 }
+
+void tu_world_init(tu_world *w)
+{
+    memset(w, 0, sizeof *w);
+    w->root = tu_tmpdir();
+    w->migrations = tu_path(w->root, "migrations");
+    w->home = tu_path(w->root, "home");
+    w->state_path = tu_path(w->home, ".teleclaude/migration_state.json");
+    assert_int_equal(mkdir(w->migrations, 0755), 0);
+    assert_int_equal(mkdir(w->home, 0755), 0);
+    migrate_options_init(&w->opts);
+    w->opts.migrations_dir = w->migrations;
+    w->opts.home = w->home;
+    w->opts.timeout_ms = 2000;
+    w->opts.memory_limit = 64u << 20;
+}
+
+void tu_world_free(tu_world *w)
+{
+    tu_rmtree(w->root);
+    free(w->root);
+    free(w->migrations);
+    free(w->home);
+    free(w->state_path);
+}
+
+void tu_script(tu_world *w, const char *rel, const char *lua)
+{
+    tu_write(w->migrations, rel, lua);
+}
+
+void tu_logging_script(tu_world *w, const char *rel)
+{
+    tu_script(w, rel,
+              "local function ran()\n"
+              "  return fs.exists('~/ran.log') and fs.read('~/ran.log') or ''\n"
+              "end\n"
+              "function check()\n"
+              "  return ran():find(migration.id .. '\\n', 1, true) ~= nil\n"
+              "end\n"
+              "function migrate()\n"
+              "  fs.write('~/ran.log', ran() .. migration.id .. '\\n')\n"
+              "  return true\n"
+              "end\n");
+}
+
+char *tu_ran(tu_world *w)
+{
+    char *s = tu_read(w->home, "ran.log");
+    return s != NULL ? s : strdup("");
+}
+
+int tu_run(tu_world *w, const char *from, const char *to, migrate_report **out)
+{
+    return migrate_run(from, to, &w->opts, out);
+}

@@ -31,4 +31,22 @@ int tu_count_fds(void);
  * when set; reset to NULL after each use by the test that set it. */
 extern void (*tu_seam_hook)(const char *point);
 
+/* A throw-away world for one test: root/migrations and root/home. */
+#include "migrate.h"
+typedef struct tu_world {
+    char *root, *migrations, *home, *state_path;
+    migrate_options opts; /* migrations_dir, home set; short timeouts */
+} tu_world;
+void tu_world_init(tu_world *w);
+void tu_world_free(tu_world *w);
+/* Writes a migration script (or any file) under the migrations dir. */
+void tu_script(tu_world *w, const char *rel, const char *lua);
+/* A script whose migrate() appends its id to ~/ran.log (so a test can see
+ * what ran, in what order) and whose check() looks for its id there. */
+void tu_logging_script(tu_world *w, const char *rel);
+/* The content of ~/ran.log ("" when absent); free() it. */
+char *tu_ran(tu_world *w);
+/* migrate_run(from, to, &w->opts); the report is stored in *out. */
+int tu_run(tu_world *w, const char *from, const char *to, migrate_report **out);
+
 #endif

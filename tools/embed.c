@@ -1,5 +1,5 @@
 /*
- * embed.c - turns the Lua-side parts of the library (lua/*.lua) into a C
+ * embed.c - turns the Lua-side parts of the library (the .lua files of lua/) into a C
  * file, so the built library carries them and never reads the source tree
  * at run time. Usage: embed OUT.c NAME... (NAME as given becomes the chunk
  * name "@NAME", which is what tracebacks show).

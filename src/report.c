@@ -1,0 +1,307 @@
+/* report.c - the outcome of a run: results, warnings, logs, JSON. */
+#include "internal.h"
+
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A script that logs in a loop must not grow the host's memory without
+ * bound: the report keeps this many lines per migration and counts the rest
+ * (the event callback still sees every line). */
+#define MAX_LOG_LINES 1000
+#define MAX_LOG_LINE 4096
+
+typedef struct log_line {
+    int level;
+    char *message;
+} log_line;
+
+typedef struct result {
+    migrate_result pub; /* first: a migrate_result * is a result * */
+    log_line *log;
+    size_t nlog;
+    size_t log_dropped;
+    bool error_static; /* pub.error is the out-of-memory fallback literal */
+} result;
+
+struct migrate_report {
+    char *from, *to;
+    bool dry_run;
+    char *error;
+    result *items;
+    size_t count, cap;
+    char **warnings;
+    size_t nwarnings;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+migrate_report *mig_report_new(const char *from, const char *to, bool dry_run)
+{
+    migrate_report *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->from = dup_or_null(from);
+    r->to = dup_or_null(to);
+    r->dry_run = dry_run;
+    if ((from != NULL && r->from == NULL) || (to != NULL && r->to == NULL)) {
+        migrate_report_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int mig_report_add(migrate_report *r, const char *id, const char *version, const char *path)
+{
+    if (r->count == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        result *items = realloc(r->items, cap * sizeof *items);
+        if (items == NULL)
+            return MIGRATE_ENOMEM;
+        r->items = items;
+        r->cap = cap;
+    }
+    result *it = &r->items[r->count];
+    memset(it, 0, sizeof *it);
+    it->pub.outcome = MIGRATE_NOT_RUN;
+    it->pub.id = strdup(id);
+    it->pub.version = strdup(version);
+    it->pub.path = strdup(path);
+    r->count++; /* counted now so that free() releases a partial entry */
+    if (it->pub.id == NULL || it->pub.version == NULL || it->pub.path == NULL)
+        return MIGRATE_ENOMEM;
+    return MIGRATE_OK;
+}
+
+migrate_result *mig_report_at(migrate_report *r, size_t i)
+{
+    return &r->items[i].pub;
+}
+
+void mig_report_set_failed(migrate_report *r, size_t i, const char *message)
+{
+    result *it = &r->items[i];
+    if (!it->error_static)
+        free((char *)it->pub.error);
+    it->pub.outcome = MIGRATE_FAILED;
+    it->pub.error = strdup(message);
+    it->error_static = it->pub.error == NULL;
+    if (it->error_static)
+        it->pub.error = "failed (out of memory while recording the message)";
+}
+
+int mig_report_fail(migrate_report *r, int code, const char *message)
+{
+    if (r != NULL) {
+        free(r->error);
+        r->error = strdup(message);
+    }
+    return code;
+}
+
+int mig_report_warn(migrate_report *r, const char *message)
+{
+    char *copy = strdup(message);
+    char **w = copy ? realloc(r->warnings, (r->nwarnings + 1) * sizeof *w) : NULL;
+    if (w == NULL) {
+        free(copy);
+        return MIGRATE_ENOMEM;
+    }
+    r->warnings = w;
+    r->warnings[r->nwarnings++] = copy;
+    return MIGRATE_OK;
+}
+
+void mig_report_log(migrate_report *r, size_t i, int level, const char *message, size_t len)
+{
+    result *it = &r->items[i];
+    if (it->nlog >= MAX_LOG_LINES) {
+        it->log_dropped++;
+        return;
+    }
+    if (it->nlog % 16 == 0) {
+        log_line *log = realloc(it->log, (it->nlog + 16) * sizeof *log);
+        if (log == NULL) {
+            it->log_dropped++;
+            return;
+        }
+        it->log = log;
+    }
+    if (len > MAX_LOG_LINE)
+        len = MAX_LOG_LINE;
+    char *copy = strndup(message, len);
+    if (copy == NULL) {
+        it->log_dropped++;
+        return;
+    }
+    it->log[it->nlog].level = level;
+    it->log[it->nlog].message = copy;
+    it->nlog++;
+}
+
+/* ---- public accessors ---------------------------------------------------- */
+
+size_t migrate_report_count(const migrate_report *r)
+{
+    return r != NULL ? r->count : 0;
+}
+
+const migrate_result *migrate_report_get(const migrate_report *r, size_t i)
+{
+    return r != NULL && i < r->count ? &r->items[i].pub : NULL;
+}
+
+const migrate_result *migrate_report_failed(const migrate_report *r)
+{
+    for (size_t i = 0; r != NULL && i < r->count; i++)
+        if (r->items[i].pub.outcome == MIGRATE_FAILED)
+            return &r->items[i].pub;
+    return NULL;
+}
+
+const char *migrate_report_error(const migrate_report *r)
+{
+    return r != NULL ? r->error : NULL;
+}
+
+size_t migrate_report_warning_count(const migrate_report *r)
+{
+    return r != NULL ? r->nwarnings : 0;
+}
+
+const char *migrate_report_warning(const migrate_report *r, size_t i)
+{
+    return r != NULL && i < r->nwarnings ? r->warnings[i] : NULL;
+}
+
+const char *migrate_outcome_name(migrate_outcome outcome)
+{
+    switch (outcome) {
+    case MIGRATE_PENDING: return "pending";
+    case MIGRATE_APPLIED: return "applied";
+    case MIGRATE_SKIPPED_STATE: return "skipped_state";
+    case MIGRATE_SKIPPED_CHECK: return "skipped_check";
+    case MIGRATE_FAILED: return "failed";
+    case MIGRATE_NOT_RUN: return "not_run";
+    }
+    return "unknown";
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+static const char *level_name(int level)
+{
+    return level == MIGRATE_LOG_ERROR ? "error" : level == MIGRATE_LOG_WARN ? "warn" : "info";
+}
+
+static cJSON *string_or_null(const char *s)
+{
+    return s != NULL ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+/* cJSON_Add*ToObject return NULL when out of memory; each builder below
+ * reports that through its own NULL return. */
+static cJSON *result_json(const result *it)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    const migrate_result *m = &it->pub;
+    bool ok = cJSON_AddStringToObject(o, "id", m->id) &&
+              cJSON_AddStringToObject(o, "version", m->version) &&
+              cJSON_AddStringToObject(o, "outcome", migrate_outcome_name(m->outcome)) &&
+              cJSON_AddNumberToObject(o, "seconds", m->seconds);
+    ok = ok && cJSON_AddItemToObject(o, "error", string_or_null(m->error));
+    cJSON *log = ok ? cJSON_AddArrayToObject(o, "log") : NULL;
+    for (size_t i = 0; log != NULL && i < it->nlog; i++) {
+        cJSON *line = cJSON_CreateObject();
+        if (line == NULL || !cJSON_AddItemToArray(log, line) ||
+            !cJSON_AddStringToObject(line, "level", level_name(it->log[i].level)) ||
+            !cJSON_AddStringToObject(line, "message", it->log[i].message))
+            log = NULL;
+    }
+    if (log != NULL && it->log_dropped > 0 &&
+        !cJSON_AddNumberToObject(o, "log_dropped", (double)it->log_dropped))
+        log = NULL;
+    if (log == NULL) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static const char *report_status(const migrate_report *r)
+{
+    if (r->error == NULL)
+        return "ok";
+    return migrate_report_failed(r) != NULL ? "failed" : "error";
+}
+
+static cJSON *report_json(const migrate_report *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    bool ok = cJSON_AddItemToObject(o, "from", string_or_null(r->from)) &&
+              cJSON_AddItemToObject(o, "to", string_or_null(r->to)) &&
+              cJSON_AddBoolToObject(o, "dry_run", r->dry_run) &&
+              cJSON_AddStringToObject(o, "status", report_status(r)) &&
+              cJSON_AddItemToObject(o, "error", string_or_null(r->error));
+    cJSON *warnings = ok ? cJSON_AddArrayToObject(o, "warnings") : NULL;
+    for (size_t i = 0; warnings != NULL && i < r->nwarnings; i++)
+        if (!cJSON_AddItemToArray(warnings, cJSON_CreateString(r->warnings[i])))
+            warnings = NULL;
+    cJSON *migrations = warnings ? cJSON_AddArrayToObject(o, "migrations") : NULL;
+    for (size_t i = 0; migrations != NULL && i < r->count; i++)
+        if (!cJSON_AddItemToArray(migrations, result_json(&r->items[i])))
+            migrations = NULL;
+    if (migrations == NULL) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *migrate_report_json(const migrate_report *r)
+{
+    if (r == NULL)
+        return NULL;
+    cJSON *o = report_json(r);
+    char *text = o != NULL ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}
+
+/* ---- freeing ----------------------------------------------------------------- */
+
+static void free_result(result *it)
+{
+    migrate_result *m = &it->pub;
+    free((char *)m->id);
+    free((char *)m->version);
+    free((char *)m->path);
+    if (!it->error_static)
+        free((char *)m->error);
+    for (size_t i = 0; i < it->nlog; i++)
+        free(it->log[i].message);
+    free(it->log);
+}
+
+void migrate_report_free(migrate_report *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->count; i++)
+        free_result(&r->items[i]);
+    free(r->items);
+    for (size_t i = 0; i < r->nwarnings; i++)
+        free(r->warnings[i]);
+    free(r->warnings);
+    free(r->from);
+    free(r->to);
+    free(r->error);
+    free(r);
+}

@@ -1,0 +1,610 @@
+/* run.c - migrate_run() and migrate_discover() (SPEC §4). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+#define DEFAULT_MEMORY_LIMIT ((size_t)256 << 20)
+#define DEFAULT_TIMEOUT_MS 300000u
+#define MAX_SCRIPT_BYTES (16u << 20)
+
+const char *migrate_library_version(void)
+{
+    return STR(MIGRATE_VERSION_MAJOR) "." STR(MIGRATE_VERSION_MINOR) "." STR(
+        MIGRATE_VERSION_PATCH);
+}
+
+void migrate_options_init(migrate_options *opts)
+{
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->memory_limit = DEFAULT_MEMORY_LIMIT;
+    opts->timeout_ms = DEFAULT_TIMEOUT_MS;
+}
+
+/* One pending script, read once: validated and then run from the same
+ * bytes, so what is recorded (its sha256) is what ran. */
+typedef struct script {
+    char *source;
+    size_t len;
+    char sha256[65];
+} script;
+
+typedef struct run {
+    migrate_options o;
+    const char *from, *to;
+    migrate_version vfrom, vto;
+    migrate_report *report;
+    mig_plan plan;
+    script *scripts; /* one per plan entry; source NULL when not pending */
+    mig_state *state;
+    char *home, *state_path, *lock_path;
+    char **roots; /* NULL-terminated */
+    const char *protected_paths[3];
+    int lock_fd;
+    size_t current; /* the migration whose log lines arrive now */
+    char err[MIG_ERRLEN];
+} run;
+
+/* ---- events ------------------------------------------------------------------ */
+
+static void emit(run *r, migrate_event_kind kind, size_t index, int level, const char *message)
+{
+    if (r->o.on_event == NULL)
+        return;
+    migrate_event ev = {
+        .kind = kind,
+        .index = index,
+        .total = r->plan.count,
+        .migration = kind == MIGRATE_EVENT_START || kind == MIGRATE_EVENT_DONE ||
+                             kind == MIGRATE_EVENT_LOG
+                         ? mig_report_at(r->report, index)
+                         : NULL,
+        .level = level,
+        .message = message,
+    };
+    r->o.on_event(&ev, r->o.payload);
+}
+
+static void warn(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(run *r, const char *fmt, ...)
+{
+    char msg[MIG_ERRLEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mig_report_warn(r->report, msg); /* out of memory: the event still says it */
+    emit(r, MIGRATE_EVENT_WARNING, 0, 0, msg);
+}
+
+static void on_log(void *ud, int level, const char *message, size_t len)
+{
+    run *r = ud;
+    mig_report_log(r->report, r->current, level, message, len);
+    emit(r, MIGRATE_EVENT_LOG, r->current, level, message);
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+/* Lexically normalized absolute form of path (relative to the working
+ * directory); malloc'd, or NULL. Used where the path may not exist yet. */
+static char *absolute(const char *path)
+{
+    char cwd[PATH_MAX];
+    if (path[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
+        return NULL;
+    size_t n = strlen(path) + (path[0] != '/' ? strlen(cwd) + 1 : 0) + 2;
+    char *in = malloc(n), *out = malloc(n);
+    if (in == NULL || out == NULL) {
+        free(in);
+        free(out);
+        return NULL;
+    }
+    snprintf(in, n, "%s%s%s", path[0] != '/' ? cwd : "", path[0] != '/' ? "/" : "", path);
+    size_t len = 0;
+    for (char *save = NULL, *c = strtok_r(in, "/", &save); c != NULL;
+         c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            while (len > 0 && out[--len] != '/')
+                ;
+            continue;
+        }
+        len += (size_t)sprintf(out + len, "/%s", c);
+    }
+    if (len == 0)
+        out[len++] = '/';
+    out[len] = '\0';
+    free(in);
+    return out;
+}
+
+/* Absolute and symlink-free where it exists: fs compares what scripts name
+ * against these, after resolving the scripts' paths the same way. */
+static char *resolve(const char *path)
+{
+    char *abs = absolute(path);
+    if (abs == NULL)
+        return NULL;
+    char *real = realpath(abs, NULL);
+    if (real != NULL) {
+        free(abs);
+        return real;
+    }
+    /* Not there (yet): resolve the directory and keep the name. */
+    char *slash = strrchr(abs, '/');
+    if (slash == NULL || slash == abs)
+        return abs;
+    *slash = '\0';
+    char *dir = realpath(abs, NULL);
+    *slash = '/';
+    if (dir == NULL)
+        return abs;
+    size_t n = strlen(dir) + strlen(slash) + 1;
+    char *out = malloc(n);
+    if (out != NULL)
+        snprintf(out, n, "%s%s", dir, slash);
+    free(dir);
+    free(abs);
+    return out;
+}
+
+static int resolve_paths(run *r)
+{
+    const char *home = r->o.home ? r->o.home : getenv("HOME");
+    if (home == NULL || *home == '\0')
+        return mig_errf(r->err, MIGRATE_EINVAL, "no home directory: set options.home or $HOME");
+    r->home = resolve(home);
+    if (r->o.state_path != NULL) {
+        r->state_path = resolve(r->o.state_path);
+    } else if (r->home != NULL) {
+        size_t n = strlen(r->home) + sizeof "/.teleclaude/migration_state.json";
+        if ((r->state_path = malloc(n)) != NULL)
+            snprintf(r->state_path, n, "%s/.teleclaude/migration_state.json", r->home);
+    }
+    if (r->state_path != NULL) {
+        size_t n = strlen(r->state_path) + sizeof ".lock";
+        if ((r->lock_path = malloc(n)) != NULL)
+            snprintf(r->lock_path, n, "%s.lock", r->state_path);
+    }
+    size_t nroots = 0;
+    while (r->o.allowed_roots != NULL && r->o.allowed_roots[nroots] != NULL)
+        nroots++;
+    r->roots = calloc(nroots ? nroots + 1 : 2, sizeof *r->roots);
+    if (r->home == NULL || r->lock_path == NULL || r->roots == NULL)
+        return mig_errf(r->err, MIGRATE_ENOMEM, "out of memory resolving paths");
+    for (size_t i = 0; i < (nroots ? nroots : 1); i++) {
+        r->roots[i] = resolve(nroots ? r->o.allowed_roots[i] : r->home);
+        if (r->roots[i] == NULL)
+            return mig_errf(r->err, MIGRATE_ENOMEM, "out of memory resolving paths");
+    }
+    r->protected_paths[0] = r->state_path;
+    r->protected_paths[1] = r->lock_path;
+    return MIGRATE_OK;
+}
+
+/* ---- the lock ------------------------------------------------------------------ */
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* flock on <state>.lock, waiting up to lock_timeout_ms. The lock file is
+ * never removed: a waiter holding the old file and a newcomer creating a
+ * new one would both believe they hold the lock. */
+static int lock_state(run *r)
+{
+    char buf[128];
+    char *dir = strdup(r->state_path);
+    if (dir == NULL)
+        return mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
+    *strrchr(dir, '/') = '\0';
+    int e = dir[0] != '\0' ? mig_mkdir_parents(dir, 0700) : 0;
+    free(dir);
+    if (e != 0)
+        return mig_errf(r->err, MIGRATE_EIO, "%s: cannot create its directory: %s",
+                        r->state_path, mig_strerror(e, buf, sizeof buf));
+    r->lock_fd = open(r->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (r->lock_fd < 0)
+        return mig_errf(r->err, MIGRATE_EIO, "%s: cannot open: %s", r->lock_path,
+                        mig_strerror(errno, buf, sizeof buf));
+    double give_up = now_seconds() + r->o.lock_timeout_ms / 1000.0;
+    for (;;) {
+        if (flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0)
+            return MIGRATE_OK;
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK)
+            return mig_errf(r->err, MIGRATE_EIO, "%s: cannot lock: %s", r->lock_path,
+                            mig_strerror(errno, buf, sizeof buf));
+        double left = give_up - now_seconds();
+        if (left <= 0)
+            return mig_errf(r->err, MIGRATE_ELOCKED,
+                            "%s: another run holds the lock (waited %u ms)", r->lock_path,
+                            r->o.lock_timeout_ms);
+        struct timespec nap = {0, (long)((left < 0.01 ? left : 0.01) * 1e9)};
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* ---- the state ------------------------------------------------------------------- */
+
+static int move_corrupt_aside(run *r, char *aside, size_t len)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
+    struct stat st;
+    for (int n = 0; n < 1000; n++) {
+        if (n == 0)
+            snprintf(aside, len, "%s.corrupt-%s", r->state_path, when);
+        else
+            snprintf(aside, len, "%s.corrupt-%s-%d", r->state_path, when, n);
+        if (lstat(aside, &st) != 0)
+            break; /* free name (we hold the lock: nobody races us to it) */
+    }
+    if (rename(r->state_path, aside) != 0 || mig_fsync_parent(r->state_path) != 0) {
+        char buf[128];
+        return mig_errf(r->err, MIGRATE_EIO, "%s: cannot move the corrupt state aside: %s",
+                        r->state_path, mig_strerror(errno, buf, sizeof buf));
+    }
+    return MIGRATE_OK;
+}
+
+static int load_state(run *r)
+{
+    int rc = mig_state_load(r->state_path, &r->state, r->err);
+    if (rc != MIGRATE_ESTATE || !r->o.recover_corrupt_state)
+        return rc;
+    char aside[PATH_MAX + 64];
+    if (r->o.dry_run) {
+        warn(r, "%s; a real run would move it aside and let check() alone decide", r->err);
+    } else {
+        rc = move_corrupt_aside(r, aside, sizeof aside);
+        if (rc != MIGRATE_OK)
+            return rc;
+        warn(r, "%s; moved aside to %s, check() alone decides what is applied", r->err, aside);
+    }
+    r->err[0] = '\0';
+    r->state = mig_state_new();
+    return r->state ? MIGRATE_OK : mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
+}
+
+/* Ids recorded for versions above `to` mean the daemon was rolled back:
+ * worth saying, never a reason to fail. */
+static void warn_state_ahead(run *r)
+{
+    if (r->to == NULL)
+        return;
+    for (size_t i = 0; i < mig_state_count(r->state); i++) {
+        const char *id = mig_state_id(r->state, i);
+        const char *slash = id ? strchr(id, '/') : NULL;
+        migrate_version v;
+        if (slash == NULL || id[0] != 'v' ||
+            mig_version_parse(id + 1, (size_t)(slash - id - 1), &v, NULL) != MIGRATE_OK)
+            continue;
+        if (migrate_version_compare(&v, &r->vto) > 0)
+            warn(r, "the state records %s, newer than %s (was the daemon rolled back?)", id,
+                 r->to);
+    }
+}
+
+/* ---- scripts ---------------------------------------------------------------------- */
+
+static int read_script(run *r, size_t i)
+{
+    const mig_entry *e = &r->plan.items[i];
+    script *s = &r->scripts[i];
+    int err = mig_read_file(e->path, MAX_SCRIPT_BYTES, &s->source, &s->len);
+    if (err != 0) {
+        char buf[128];
+        return mig_errf(r->err, err == ENOMEM ? MIGRATE_ENOMEM : MIGRATE_EMANIFEST,
+                        "%s: cannot read script: %s", e->path, mig_strerror(err, buf, sizeof buf));
+    }
+    mig_sha256_hex(s->source, s->len, s->sha256);
+    return MIGRATE_OK;
+}
+
+static mig_sandbox_config sandbox_config(run *r, size_t i)
+{
+    mig_sandbox_config c = {
+        .migrations_dir = r->o.migrations_dir,
+        .entry = &r->plan.items[i],
+        .from = r->from,
+        .to = r->to,
+        .dry_run = r->o.dry_run,
+        .memory_limit = r->o.memory_limit,
+        .timeout_ms = r->o.timeout_ms,
+        .fsenv = {r->home, (const char *const *)r->roots, r->protected_paths, NULL},
+        .log = on_log,
+        .log_ud = r,
+    };
+    return c;
+}
+
+/* SPEC §4.3: every pending script compiles and defines check() and
+ * migrate() before any of them runs. */
+static int compile_pending(run *r)
+{
+    for (size_t i = 0; i < r->plan.count; i++) {
+        const mig_entry *e = &r->plan.items[i];
+        if (mig_state_has(r->state, e->id))
+            continue;
+        int rc = read_script(r, i);
+        if (rc != MIGRATE_OK)
+            return rc;
+        r->current = i;
+        mig_sandbox_config cfg = sandbox_config(r, i);
+        mig_sandbox *sb = NULL;
+        char *msg = NULL;
+        rc = mig_sandbox_new(&cfg, r->scripts[i].source, r->scripts[i].len, &sb, &msg);
+        mig_sandbox_free(sb);
+        if (rc != MIGRATE_OK) {
+            mig_errf(r->err, rc, "%s: cannot load %s: %s", e->id, e->path,
+                     msg ? msg : "out of memory");
+            free(msg);
+            return rc;
+        }
+    }
+    return MIGRATE_OK;
+}
+
+static void warn_if_changed(run *r, size_t i)
+{
+    const mig_entry *e = &r->plan.items[i];
+    const char *recorded = mig_state_sha256(r->state, e->id);
+    char *src = NULL;
+    size_t len = 0;
+    if (recorded == NULL || mig_read_file(e->path, MAX_SCRIPT_BYTES, &src, &len) != 0)
+        return;
+    char now[65];
+    mig_sha256_hex(src, len, now);
+    free(src);
+    if (strcmp(now, recorded) != 0)
+        warn(r, "%s: %s changed since it was applied (sha256 %.12s... then, %.12s... now); "
+                "it is not run again", e->id, e->path, recorded, now);
+}
+
+/* ---- one migration ---------------------------------------------------------------- */
+
+static void fail(run *r, size_t i, const char *what, const char *detail)
+{
+    const mig_entry *e = &r->plan.items[i];
+    size_t n = strlen(e->id) + strlen(e->path) + strlen(what) + strlen(detail) + 16;
+    char *msg = malloc(n);
+    if (msg != NULL)
+        snprintf(msg, n, "%s (%s): %s: %s", e->id, e->path, what, detail);
+    mig_report_set_failed(r->report, i, msg ? msg : what);
+    free(msg);
+}
+
+static int record(run *r, size_t i, const char *outcome, double seconds)
+{
+    const mig_entry *e = &r->plan.items[i];
+    if (r->o.dry_run)
+        return MIGRATE_OK;
+    int rc = mig_state_record(r->state, e->id, outcome, seconds, r->scripts[i].sha256);
+    if (rc == MIGRATE_OK)
+        rc = mig_state_save(r->state, r->state_path, r->err);
+    else
+        mig_errf(r->err, rc, "out of memory recording %s", e->id);
+    if (rc != MIGRATE_OK)
+        fail(r, i, "its effect is in place but could not be recorded", r->err);
+    return rc;
+}
+
+/* check(), then migrate() and check() again; sets the outcome. Returns
+ * MIGRATE_OK, MIGRATE_EFAILED, or the error of recording it. */
+static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
+{
+    migrate_result *res = mig_report_at(r->report, i);
+    char *msg = NULL;
+    mig_call_result c = mig_sandbox_call(sb, "check", NULL, &msg);
+    int rc = MIGRATE_OK;
+    if (c == MIG_CALL_ERROR) {
+        fail(r, i, "check() failed", msg ? msg : "out of memory");
+        rc = MIGRATE_EFAILED;
+    } else if (c == MIG_CALL_TRUE) {
+        res->outcome = MIGRATE_SKIPPED_CHECK;
+        rc = record(r, i, "skipped_check", now_seconds() - t0);
+    } else if (r->o.dry_run) {
+        res->outcome = MIGRATE_PENDING;
+    } else {
+        free(msg);
+        msg = NULL;
+        c = mig_sandbox_call(sb, "migrate", NULL, &msg);
+        if (c == MIG_CALL_ERROR) {
+            fail(r, i, "migrate() failed", msg ? msg : "out of memory");
+        } else if (c == MIG_CALL_FALSE) {
+            fail(r, i, "migrate() returned false", msg ? msg : "no reason given");
+        } else {
+            free(msg);
+            msg = NULL;
+            c = mig_sandbox_call(sb, "check", NULL, &msg);
+            if (c == MIG_CALL_ERROR)
+                fail(r, i, "check() after migrate() failed", msg ? msg : "out of memory");
+            else if (c == MIG_CALL_FALSE)
+                fail(r, i, "check() still returns false after migrate() succeeded",
+                     "the migration is not idempotent, or its check() does not recognise "
+                     "its own effect");
+        }
+        if (res->outcome == MIGRATE_FAILED) {
+            rc = MIGRATE_EFAILED;
+        } else {
+            res->outcome = MIGRATE_APPLIED;
+            rc = record(r, i, "applied", now_seconds() - t0);
+        }
+    }
+    free(msg);
+    return rc;
+}
+
+static int run_migrations(run *r)
+{
+    int rc = MIGRATE_OK;
+    for (size_t i = 0; i < r->plan.count && rc == MIGRATE_OK; i++) {
+        migrate_result *res = mig_report_at(r->report, i);
+        r->current = i;
+        emit(r, MIGRATE_EVENT_START, i, 0, NULL);
+        if (mig_state_has(r->state, r->plan.items[i].id)) {
+            res->outcome = MIGRATE_SKIPPED_STATE;
+            warn_if_changed(r, i);
+        } else {
+            double t0 = now_seconds();
+            mig_sandbox_config cfg = sandbox_config(r, i);
+            mig_sandbox *sb = NULL;
+            char *msg = NULL;
+            int made = mig_sandbox_new(&cfg, r->scripts[i].source, r->scripts[i].len, &sb, &msg);
+            if (made != MIGRATE_OK) {
+                fail(r, i, "cannot load", msg ? msg : "out of memory");
+                rc = MIGRATE_EFAILED;
+            } else {
+                rc = run_one(r, i, sb, t0);
+            }
+            free(msg);
+            mig_sandbox_free(sb);
+            res->seconds = now_seconds() - t0;
+        }
+        emit(r, MIGRATE_EVENT_DONE, i, 0, NULL);
+    }
+    const migrate_result *failed = migrate_report_failed(r->report);
+    if (rc == MIGRATE_EFAILED && failed != NULL)
+        snprintf(r->err, sizeof r->err, "%s", failed->error);
+    return rc;
+}
+
+/* ---- the whole run ----------------------------------------------------------------- */
+
+static int parse_bounds(run *r, const char *from, const char *to)
+{
+    const char *why = NULL;
+    r->from = from;
+    r->to = to;
+    if (from != NULL && mig_version_parse(from, strlen(from), &r->vfrom, &why) != MIGRATE_OK)
+        return mig_errf(r->err, MIGRATE_EINVAL, "from version \"%s\": not a SemVer version (%s)",
+                        from, why);
+    if (to != NULL && mig_version_parse(to, strlen(to), &r->vto, &why) != MIGRATE_OK)
+        return mig_errf(r->err, MIGRATE_EINVAL, "to version \"%s\": not a SemVer version (%s)",
+                        to, why);
+    if (from != NULL && to != NULL && migrate_version_compare(&r->vfrom, &r->vto) > 0)
+        return mig_errf(r->err, MIGRATE_EINVAL,
+                        "from %s is newer than to %s: downgrades are not supported", from, to);
+    return MIGRATE_OK;
+}
+
+static int discover(run *r)
+{
+    int rc = mig_plan_discover(r->o.migrations_dir, r->from ? &r->vfrom : NULL,
+                               r->to ? &r->vto : NULL, &r->plan, r->err);
+    for (size_t i = 0; rc == MIGRATE_OK && i < r->plan.count; i++) {
+        const mig_entry *e = &r->plan.items[i];
+        if (mig_report_add(r->report, e->id, e->version, e->path) != MIGRATE_OK)
+            rc = mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
+    }
+    if (rc == MIGRATE_OK && (r->scripts = calloc(r->plan.count + 1, sizeof *r->scripts)) == NULL)
+        rc = mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
+    return rc;
+}
+
+static int begin(run *r, const char *from, const char *to, const migrate_options *opts,
+                 migrate_report **out)
+{
+    memset(r, 0, sizeof *r);
+    r->lock_fd = -1;
+    if (opts != NULL)
+        r->o = *opts;
+    else
+        migrate_options_init(&r->o);
+    if (r->o.migrations_dir == NULL)
+        r->o.migrations_dir = "migrations";
+    if (r->o.memory_limit == 0)
+        r->o.memory_limit = DEFAULT_MEMORY_LIMIT;
+    r->report = mig_report_new(from, to, r->o.dry_run);
+    if (out != NULL)
+        *out = r->report;
+    if (r->report == NULL)
+        return MIGRATE_ENOMEM;
+    return parse_bounds(r, from, to);
+}
+
+/* Sets the report's error, releases everything but the report. */
+static int finish(run *r, int rc, migrate_report **out)
+{
+    if (rc != MIGRATE_OK && r->report != NULL)
+        mig_report_fail(r->report, rc, r->err[0] ? r->err : migrate_strerror(rc));
+    if (r->lock_fd >= 0)
+        close(r->lock_fd); /* releases the flock */
+    for (size_t i = 0; r->scripts != NULL && i < r->plan.count; i++)
+        free(r->scripts[i].source);
+    free(r->scripts);
+    mig_plan_free(&r->plan);
+    mig_state_free(r->state);
+    for (size_t i = 0; r->roots != NULL && r->roots[i] != NULL; i++)
+        free(r->roots[i]);
+    free(r->roots);
+    free(r->home);
+    free(r->state_path);
+    free(r->lock_path);
+    if (out == NULL)
+        migrate_report_free(r->report);
+    return rc;
+}
+
+int migrate_run(const char *from, const char *to, const migrate_options *opts,
+                migrate_report **out)
+{
+    run r;
+    int rc = begin(&r, from, to, opts, out);
+    if (rc == MIGRATE_OK)
+        rc = resolve_paths(&r);
+    /* A dry run writes nothing, not even the lock file: it reads the state
+     * without the lock, which is safe because the state is only ever
+     * replaced whole by rename. */
+    if (rc == MIGRATE_OK && !r.o.dry_run)
+        rc = lock_state(&r);
+    if (rc == MIGRATE_OK && !r.o.dry_run)
+        mig_state_sweep_temps(r.state_path);
+    if (rc == MIGRATE_OK)
+        rc = load_state(&r);
+    if (rc == MIGRATE_OK)
+        rc = discover(&r);
+    if (rc == MIGRATE_OK) {
+        warn_state_ahead(&r);
+        emit(&r, MIGRATE_EVENT_PLAN, 0, 0, NULL);
+        rc = compile_pending(&r);
+    }
+    if (rc == MIGRATE_OK)
+        rc = run_migrations(&r);
+    return finish(&r, rc, out);
+}
+
+int migrate_discover(const char *from, const char *to, const migrate_options *opts,
+                     migrate_report **out)
+{
+    run r;
+    int rc = begin(&r, from, to, opts, out);
+    if (rc == MIGRATE_OK)
+        rc = discover(&r);
+    for (size_t i = 0; rc == MIGRATE_OK && i < r.plan.count; i++)
+        mig_report_at(r.report, i)->outcome = MIGRATE_PENDING;
+    return finish(&r, rc, out);
+}

@@ -1,0 +1,294 @@
+/* state.c - the state file (SPEC §6): which migrations are applied.
+ *
+ * The parsed document is kept whole, so keys this library does not know
+ * survive every rewrite. A hash set over the applied ids keeps lookups O(1):
+ * a run over thousands of migrations must stay linear. */
+#include "internal.h"
+
+#include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A state file is small; anything this large is not one we wrote. */
+#define MAX_STATE_BYTES (256u << 20)
+
+struct mig_state {
+    cJSON *root;
+    cJSON *applied;    /* array of id strings, in recorded order */
+    cJSON *migrations; /* object: id -> details */
+    const char **slots; /* open addressing over applied ids (cJSON-owned strings) */
+    size_t nslots, nids;
+};
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static size_t slot_of(const mig_state *s, const char *id)
+{
+    size_t i = (size_t)hash_id(id) & (s->nslots - 1);
+    while (s->slots[i] != NULL && strcmp(s->slots[i], id) != 0)
+        i = (i + 1) & (s->nslots - 1);
+    return i;
+}
+
+static int set_grow(mig_state *s)
+{
+    size_t n = s->nslots ? s->nslots * 2 : 64;
+    const char **slots = calloc(n, sizeof *slots);
+    if (slots == NULL)
+        return MIGRATE_ENOMEM;
+    const char **old = s->slots;
+    size_t oldn = s->nslots;
+    s->slots = slots;
+    s->nslots = n;
+    for (size_t i = 0; i < oldn; i++)
+        if (old[i] != NULL)
+            s->slots[slot_of(s, old[i])] = old[i];
+    free(old);
+    return MIGRATE_OK;
+}
+
+/* Adds id; returns 1 if it was new, 0 if already present, or an error. */
+static int set_add(mig_state *s, const char *id)
+{
+    if ((s->nids + 1) * 2 > s->nslots && set_grow(s) != MIGRATE_OK)
+        return MIGRATE_ENOMEM;
+    size_t i = slot_of(s, id);
+    if (s->slots[i] != NULL)
+        return 0;
+    s->slots[i] = id;
+    s->nids++;
+    return 1;
+}
+
+mig_state *mig_state_new(void)
+{
+    mig_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->root = cJSON_CreateObject();
+    s->applied = s->root ? cJSON_AddArrayToObject(s->root, "applied") : NULL;
+    s->migrations = s->applied ? cJSON_AddObjectToObject(s->root, "migrations") : NULL;
+    if (s->migrations == NULL) {
+        mig_state_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void mig_state_free(mig_state *s)
+{
+    if (s == NULL)
+        return;
+    cJSON_Delete(s->root);
+    free(s->slots);
+    free(s);
+}
+
+static int corrupt(char *err, const char *path, const char *why)
+{
+    return mig_errf(err, MIGRATE_ESTATE, "%s: corrupt state file: %s", path, why);
+}
+
+/* Checks the shape of a parsed document and indexes it. */
+static int adopt(mig_state *s, cJSON *root, const char *path, char *err)
+{
+    s->root = root;
+    if (!cJSON_IsObject(root))
+        return corrupt(err, path, "not a JSON object");
+    s->applied = cJSON_GetObjectItemCaseSensitive(root, "applied");
+    if (s->applied == NULL)
+        s->applied = cJSON_AddArrayToObject(root, "applied");
+    else if (!cJSON_IsArray(s->applied))
+        return corrupt(err, path, "\"applied\" is not an array");
+    s->migrations = cJSON_GetObjectItemCaseSensitive(root, "migrations");
+    if (s->migrations == NULL)
+        s->migrations = cJSON_AddObjectToObject(root, "migrations");
+    else if (!cJSON_IsObject(s->migrations))
+        return corrupt(err, path, "\"migrations\" is not an object");
+    if (s->applied == NULL || s->migrations == NULL)
+        return mig_errf(err, MIGRATE_ENOMEM, "out of memory loading %s", path);
+    const cJSON *id;
+    size_t index = 0;
+    cJSON_ArrayForEach(id, s->applied)
+    {
+        char why[256];
+        if (!cJSON_IsString(id)) {
+            snprintf(why, sizeof why, "\"applied\"[%zu] is not a string", index);
+            return corrupt(err, path, why);
+        }
+        int added = set_add(s, id->valuestring);
+        if (added < 0)
+            return mig_errf(err, MIGRATE_ENOMEM, "out of memory loading %s", path);
+        if (added == 0) {
+            snprintf(why, sizeof why, "\"%.200s\" is listed twice in \"applied\"", id->valuestring);
+            return corrupt(err, path, why);
+        }
+        index++;
+    }
+    return MIGRATE_OK;
+}
+
+int mig_state_load(const char *path, mig_state **out, char *err)
+{
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int e = mig_read_file(path, MAX_STATE_BYTES, &text, &len);
+    if (e == ENOENT) {
+        *out = mig_state_new();
+        return *out ? MIGRATE_OK : mig_errf(err, MIGRATE_ENOMEM, "out of memory");
+    }
+    if (e == EFBIG)
+        return corrupt(err, path, "larger than 256 MiB");
+    if (e != 0) {
+        char buf[128];
+        return mig_errf(err, e == ENOMEM ? MIGRATE_ENOMEM : MIGRATE_EIO, "%s: cannot read: %s",
+                        path, mig_strerror(e, buf, sizeof buf));
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    size_t at = end != NULL ? (size_t)(end - text) : 0;
+    free(text);
+    mig_state *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        cJSON_Delete(root);
+        return mig_errf(err, MIGRATE_ENOMEM, "out of memory");
+    }
+    int rc;
+    if (root == NULL) {
+        char why[64];
+        snprintf(why, sizeof why, "not valid JSON (at byte %zu)", at);
+        rc = corrupt(err, path, why);
+    } else {
+        rc = adopt(s, root, path, err);
+    }
+    if (rc != MIGRATE_OK) {
+        mig_state_free(s);
+        return rc;
+    }
+    *out = s;
+    return MIGRATE_OK;
+}
+
+bool mig_state_has(const mig_state *s, const char *id)
+{
+    return s->nslots > 0 && s->slots[slot_of(s, id)] != NULL;
+}
+
+const char *mig_state_sha256(const mig_state *s, const char *id)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(s->migrations, id);
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(m, "sha256");
+    return cJSON_IsString(sha) ? sha->valuestring : NULL;
+}
+
+size_t mig_state_count(const mig_state *s)
+{
+    return s->nids;
+}
+
+const char *mig_state_id(const mig_state *s, size_t i)
+{
+    const cJSON *id = cJSON_GetArrayItem(s->applied, (int)i);
+    return id != NULL ? id->valuestring : NULL;
+}
+
+static cJSON *details(const char *outcome, double seconds, const char *sha256)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON *d = cJSON_CreateObject();
+    if (d == NULL || !cJSON_AddStringToObject(d, "outcome", outcome) ||
+        !cJSON_AddStringToObject(d, "applied_at", when) ||
+        !cJSON_AddNumberToObject(d, "seconds", seconds) ||
+        (sha256 != NULL && !cJSON_AddStringToObject(d, "sha256", sha256))) {
+        cJSON_Delete(d);
+        return NULL;
+    }
+    return d;
+}
+
+int mig_state_record(mig_state *s, const char *id, const char *outcome, double seconds,
+                     const char *sha256)
+{
+    /* Everything that can fail happens before the document changes, so a
+     * failure leaves the state as it was. */
+    bool grow = (s->nids + 1) * 2 > s->nslots;
+    cJSON *d = details(outcome, seconds, sha256);
+    cJSON *item = cJSON_CreateString(id);
+    if (d == NULL || item == NULL || (grow && set_grow(s) != MIGRATE_OK)) {
+        cJSON_Delete(d);
+        cJSON_Delete(item);
+        return MIGRATE_ENOMEM;
+    }
+    bool linked = cJSON_GetObjectItemCaseSensitive(s->migrations, id) != NULL
+                      ? cJSON_ReplaceItemInObjectCaseSensitive(s->migrations, id, d)
+                      : cJSON_AddItemToObject(s->migrations, id, d);
+    if (!linked) {
+        cJSON_Delete(d);
+        cJSON_Delete(item);
+        return MIGRATE_ENOMEM;
+    }
+    cJSON_AddItemToArray(s->applied, item);
+    set_add(s, item->valuestring); /* cannot fail: grown above */
+    return MIGRATE_OK;
+}
+
+int mig_state_save(const mig_state *s, const char *path, char *err)
+{
+    char *text = cJSON_Print(s->root);
+    if (text == NULL)
+        return mig_errf(err, MIGRATE_ENOMEM, "out of memory writing %s", path);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replaces the NUL: written with its length, never as a string */
+    const char *stage = NULL;
+    int e = mig_write_atomic(path, text, len + 1, 0600, &stage);
+    free(text);
+    if (e != 0) {
+        char buf[128];
+        return mig_errf(err, MIGRATE_EIO, "%s: cannot save state (%s): %s", path,
+                        stage ? stage : "write", mig_strerror(e, buf, sizeof buf));
+    }
+    return MIGRATE_OK;
+}
+
+void mig_state_sweep_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    const char *base = slash ? slash + 1 : path;
+    int n = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path)
+                  : snprintf(dir, sizeof dir, ".");
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return;
+    if (dir[0] == '\0')
+        strcpy(dir, "/");
+    char prefix[512];
+    n = snprintf(prefix, sizeof prefix, ".%s.tmp-", base);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    /* Only the lock holder writes the state, so any temp file of it that
+     * exists now is a leftover of a writer that crashed. */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, (size_t)n) == 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}

@@ -1,0 +1,311 @@
+/* The state file and its lock (SPEC §4.1-2, §6): corrupt states are never
+ * touched, crashes never lose a record, two runners never run at once. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int setup(void **state)
+{
+    tu_world *w = malloc(sizeof *w);
+    tu_world_init(w);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tu_world_free(*state);
+    free(*state);
+    return 0;
+}
+
+static char *state_dir(tu_world *w)
+{
+    return tu_path(w->home, ".teleclaude");
+}
+
+static void expect_corrupt_untouched(tu_world *w, const char *content, const char *why)
+{
+    tu_logging_script(w, "v1.0.0/001_a.lua");
+    tu_write(w->home, ".teleclaude/migration_state.json", content);
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ESTATE);
+    const char *err = migrate_report_error(r);
+    if (strstr(err, "migration_state.json") == NULL || strstr(err, why) == NULL)
+        fail_msg("error \"%s\" should name the file and \"%s\"", err, why);
+    assert_int_equal(migrate_report_get(r, 0) ? migrate_report_get(r, 0)->outcome
+                                              : MIGRATE_NOT_RUN,
+                     MIGRATE_NOT_RUN);
+    migrate_report_free(r);
+    char *after = tu_read(w->state_path, NULL);
+    assert_string_equal(after, content); /* byte for byte */
+    free(after);
+    char *ran = tu_ran(w);
+    assert_string_equal(ran, "");
+    free(ran);
+}
+
+static void test_state_not_json_is_untouched(void **state)
+{
+    expect_corrupt_untouched(*state, "{\"applied\": [", "not valid JSON");
+}
+
+static void test_state_not_an_object_is_untouched(void **state)
+{
+    expect_corrupt_untouched(*state, "[\"v1.0.0/001_a\"]", "not a JSON object");
+}
+
+static void test_state_applied_not_an_array_is_untouched(void **state)
+{
+    expect_corrupt_untouched(*state, "{\"applied\": \"v1.0.0/001_a\"}", "not an array");
+}
+
+static void test_state_applied_with_non_string_is_untouched(void **state)
+{
+    expect_corrupt_untouched(*state, "{\"applied\": [\"v1.0.0/001_a\", 7]}",
+                             "\"applied\"[1] is not a string");
+}
+
+static void test_state_duplicate_id_is_untouched(void **state)
+{
+    expect_corrupt_untouched(*state, "{\"applied\": [\"v1.0.0/001_a\", \"v1.0.0/001_a\"]}",
+                             "listed twice");
+}
+
+static void test_state_empty_file_is_untouched(void **state)
+{
+    expect_corrupt_untouched(*state, "", "not valid JSON");
+}
+
+static void test_recover_corrupt_state_moves_it_aside(void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.0.0/001_a.lua");
+    const char *garbage = "\x01garbage{";
+    tu_write(w->home, ".teleclaude/migration_state.json", garbage);
+    w->opts.recover_corrupt_state = true;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_OK);
+    assert_int_equal(migrate_report_get(r, 0)->outcome, MIGRATE_APPLIED);
+    assert_int_equal(migrate_report_warning_count(r), 1);
+    assert_non_null(strstr(migrate_report_warning(r, 0), "moved aside to"));
+    migrate_report_free(r);
+    /* The corrupt bytes are kept, under a .corrupt-<UTC time> name. */
+    char *dir = state_dir(w);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cat %s/migration_state.json.corrupt-2*Z", dir);
+    FILE *p = popen(cmd, "r");
+    char kept[64] = "";
+    assert_non_null(fgets(kept, sizeof kept, p));
+    pclose(p);
+    assert_string_equal(kept, garbage);
+    free(dir);
+}
+
+static void test_dry_run_with_recover_moves_nothing(void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.0.0/001_a.lua");
+    tu_write(w->home, ".teleclaude/migration_state.json", "nope");
+    w->opts.recover_corrupt_state = true;
+    w->opts.dry_run = true;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_OK);
+    assert_int_equal(migrate_report_get(r, 0)->outcome, MIGRATE_PENDING);
+    assert_int_equal(migrate_report_warning_count(r), 1);
+    migrate_report_free(r);
+    char *dir = state_dir(w);
+    assert_int_equal(tu_count_entries(dir), 1);
+    free(dir);
+}
+
+/* ---- a crash between the temp write and the rename ------------------------ */
+
+static int count_temps(tu_world *w)
+{
+    char *dir = state_dir(w);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "ls -A %s | grep -c '^\\.migration_state\\.json\\.tmp-'", dir);
+    free(dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* The seam fires before every atomic rename, fs.write's too: crash at the
+ * one where a state temp file is about to become the state. */
+static tu_world *crash_world;
+static void crash_hook(const char *point)
+{
+    if (strcmp(point, "write_atomic:before-rename") == 0 && count_temps(crash_world) == 1)
+        kill(getpid(), SIGKILL);
+}
+
+static void test_crash_before_rename_keeps_old_state_and_leaves_no_temp_after_next_save(
+    void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.0.0/001_a.lua");
+    assert_int_equal(tu_run(w, NULL, NULL, NULL), MIGRATE_OK);
+    char *before = tu_read(w->state_path, NULL);
+    tu_logging_script(w, "v1.0.0/002_b.lua");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        crash_world = w;
+        tu_seam_hook = crash_hook;
+        migrate_run(NULL, NULL, &w->opts, NULL);
+        _exit(0); /* not reached: the hook kills us */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* The crash left the old state, whole, and a temp file beside it. */
+    char *after = tu_read(w->state_path, NULL);
+    assert_string_equal(before, after);
+    assert_int_equal(count_temps(w), 1);
+    /* 002_b's effect happened before the crash; its check() sees it, so the
+     * next run records it without running it again. */
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_OK);
+    assert_int_equal(migrate_report_get(r, 1)->outcome, MIGRATE_SKIPPED_CHECK);
+    migrate_report_free(r);
+    assert_int_equal(count_temps(w), 0);
+    char *ran = tu_ran(w);
+    assert_string_equal(ran, "v1.0.0/001_a\nv1.0.0/002_b\n");
+    free(ran);
+    free(before);
+    free(after);
+}
+
+/* ---- the lock --------------------------------------------------------------- */
+
+/* A child process that holds the lock until it reads a byte from `release`. */
+static pid_t hold_lock(tu_world *w, int *release_fd)
+{
+    int go[2], ready[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    char *dir = state_dir(w);
+    mkdir(dir, 0700);
+    free(dir);
+    char *lock = malloc(strlen(w->state_path) + 6);
+    sprintf(lock, "%s.lock", w->state_path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(lock, O_RDWR | O_CREAT, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) != 0)
+            _exit(1);
+        char c = 'x';
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    free(lock);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    *release_fd = go[1];
+    return pid;
+}
+
+static void test_lock_held_by_another_process_is_elocked(void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.0.0/001_a.lua");
+    int release;
+    pid_t holder = hold_lock(w, &release);
+    migrate_report *r = NULL;
+    w->opts.lock_timeout_ms = 100;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ELOCKED);
+    assert_non_null(strstr(migrate_report_error(r), "migration_state.json.lock"));
+    migrate_report_free(r);
+    char *ran = tu_ran(w);
+    assert_string_equal(ran, "");
+    free(ran);
+    /* A dry run takes no lock, so it is not blocked. */
+    w->opts.dry_run = true;
+    assert_int_equal(tu_run(w, NULL, NULL, NULL), MIGRATE_OK);
+    w->opts.dry_run = false;
+    /* Once the holder is gone (here: exits), the lock is free again. */
+    close(release);
+    waitpid(holder, NULL, 0);
+    assert_int_equal(tu_run(w, NULL, NULL, NULL), MIGRATE_OK);
+    /* The lock file stays. */
+    char *lock = malloc(strlen(w->state_path) + 6);
+    sprintf(lock, "%s.lock", w->state_path);
+    assert_true(tu_exists(lock, NULL));
+    free(lock);
+}
+
+static void test_lock_waits_up_to_lock_timeout(void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.0.0/001_a.lua");
+    int release;
+    pid_t holder = hold_lock(w, &release);
+    pid_t releaser = fork();
+    if (releaser == 0) {
+        usleep(200 * 1000);
+        close(release);
+        _exit(0);
+    }
+    close(release);
+    w->opts.lock_timeout_ms = 10000;
+    assert_int_equal(tu_run(w, NULL, NULL, NULL), MIGRATE_OK);
+    waitpid(releaser, NULL, 0);
+    waitpid(holder, NULL, 0);
+    char *ran = tu_ran(w);
+    assert_string_equal(ran, "v1.0.0/001_a\n");
+    free(ran);
+}
+
+static void test_200_runs_leave_no_file_descriptor_open(void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.0.0/001_a.lua");
+    tu_script(w, "v1.0.0/002_fails.lua",
+              "function check() return fs.exists('~/never') end\n"
+              "function migrate() fs.read('~/ran.log') error('again') end\n");
+    int before = tu_count_fds();
+    for (int i = 0; i < 200; i++) {
+        migrate_report *r = NULL;
+        w->opts.dry_run = i % 3 == 0;
+        int rc = tu_run(w, NULL, NULL, &r);
+        assert_true(rc == MIGRATE_EFAILED);
+        migrate_report_free(r);
+    }
+    assert_int_equal(tu_count_fds(), before);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_state_not_json_is_untouched),
+        T(test_state_not_an_object_is_untouched),
+        T(test_state_applied_not_an_array_is_untouched),
+        T(test_state_applied_with_non_string_is_untouched),
+        T(test_state_duplicate_id_is_untouched),
+        T(test_state_empty_file_is_untouched),
+        T(test_recover_corrupt_state_moves_it_aside),
+        T(test_dry_run_with_recover_moves_nothing),
+        T(test_crash_before_rename_keeps_old_state_and_leaves_no_temp_after_next_save),
+        T(test_lock_held_by_another_process_is_elocked),
+        T(test_lock_waits_up_to_lock_timeout),
+        T(test_200_runs_leave_no_file_descriptor_open),
+    };
+    return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
