@@ -115,6 +115,8 @@ static int choose_mode(const char *path, int *mode, mode_t *create_mode)
     } else if (errno != ENOENT) {
         return errno;
     }
+    /* 0600 until fchmod sets the final mode: a file another user could
+     * open in between would stay readable to them whatever fchmod says. */
     *create_mode = *mode >= 0 ? 0600 : 0644;
     return 0;
 }
