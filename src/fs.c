@@ -501,7 +501,9 @@ static int open_temp_beside(const char *path, char *tmp, int *fd)
 }
 
 /* In-kernel copy where the file systems allow it (also reflinks), else
- * read/write through buf; either way continues at the current offsets. */
+ * read/write through buf; either way continues at the current offsets.
+ * The end is always confirmed by read(): copy_file_range() reports 0 bytes
+ * for files whose size the kernel does not know, such as those in /proc. */
 static int copy_data(int in, int out, char *buf, size_t size)
 {
     bool in_kernel = true;
@@ -509,8 +511,8 @@ static int copy_data(int in, int out, char *buf, size_t size)
         ssize_t n;
         if (in_kernel) {
             n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-                          errno == EOPNOTSUPP)) {
+            if (n == 0 || (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+                                     errno == EOPNOTSUPP))) {
                 in_kernel = false;
                 continue;
             }

@@ -327,6 +327,19 @@ static void test_read_follows_symlinks_inside_roots(void **state)
     assert_lua_ok(f, "assert(fs.read('~/inlink/../x') == 'd/x')");
 }
 
+/* /proc files say they are empty: neither fs.read nor fs.copy may take
+ * that size for the content's. */
+static void test_read_and_copy_of_files_stat_says_are_empty(void **state)
+{
+    fixture *f = *state;
+    f->roots[1] = "/proc";
+    assert_lua_ok(f, "assert(fs.stat('/proc/self/status').size == 0)");
+    assert_lua_ok(f, "local s = fs.read('/proc/self/status')\n"
+                     "assert(#s > 100 and s:find('^Name:') and s:sub(-1) == '\\n')");
+    assert_lua_ok(f, "fs.copy('/proc/self/status', '~/status')\n"
+                     "assert(fs.read('~/status'):find('^Name:'))");
+}
+
 /* ---- write ---------------------------------------------------------------- */
 
 static void test_write_creates_and_replaces_files(void **state)
@@ -970,6 +983,11 @@ static void test_every_function_refuses_paths_outside_roots(void **state)
     char *outside_after = snapshot(f->outside), *home_after = snapshot(f->home);
     assert_string_equal(outside_after, outside_before);
     assert_string_equal(home_after, home_before);
+    /* the kernel takes ".." after the link: /etc/.. is /, outside */
+    make_link("/etc", f->home, "etc");
+    tu_write(f->home, "x", "x");
+    assert_lua_error(f, "fs.exists('~/etc/../x')", "fs.exists: \"~/etc/../x\": outside allowed roots");
+    assert_lua_error(f, "fs.write('~/etc/../x', 'y')", "outside allowed roots");
     assert_int_not_equal(run(f->L, "fs.write('/etc/passwd', 'x')"), LUA_OK);
     assert_string_equal(last_error, "script.lua:1: fs.write: \"/etc/passwd\": outside allowed roots");
     free(victim);
@@ -1032,7 +1050,7 @@ static void test_mutations_are_refused_while_readonly(void **state)
     assert_lua_ok(f, "assert(fs.read('~/a') == 'a' and fs.exists('~/a') and fs.is_file('~/a'))");
     assert_lua_ok(f, "assert(fs.is_dir('~/dir') and fs.stat('~/a').type == 'file')");
     assert_lua_ok(f, "assert(#fs.list('~/dir') == 1 and fs.readlink('~/link') == 'a')");
-    assert_lua_ok(f, "assert(fs.expand('~/a') == HOME .. '/a')");
+    assert_lua_ok(f, "assert(fs.expand('~/a') == HOME .. '/a' and fs.join('~', 'a') == '~/a')");
     tu_write(f->home, "j.json", "{}");
     assert_lua_ok(f, "assert(fs.read_json('~/j.json').raw == '{}')");
     /* the flag is read at call time, as the sandbox flips it */
@@ -1089,6 +1107,8 @@ static void test_state_file_lock_and_their_ancestors_are_not_writable(void **sta
     assert_lua_ok(f, "assert(fs.read(STATE) == '{\"applied\": []}' and fs.exists(LOCK))");
     assert_lua_ok(f, "assert(#fs.list('~/.teleclaude') == 2 and fs.stat(STATE).type == 'file')");
     assert_lua_ok(f, "assert(fs.read('~/statelink') == fs.read(STATE))");
+    assert_lua_ok(f, "assert(fs.is_file(STATE) and fs.is_dir('~/.teleclaude'))");
+    assert_lua_ok(f, "assert(fs.readlink(STATE) == nil and fs.read_json(STATE).raw)");
     assert_lua_ok(f, "fs.write('~/.teleclaude/other.json', 'x')");
     assert_lua_ok(f, "fs.write('~/.teleclaude/migration_state.json.bak', 'x')");
     assert_lua_ok(f, "fs.remove('~/statelink')"); /* the link, not the state */
@@ -1203,7 +1223,7 @@ static void test_repeated_calls_leave_no_descriptor_open(void **state)
                      "  fs.rename('~/f', '~/g'); fs.rename('~/g', '~/f')\n"
                      "  fs.copy('~/f', '~/c'); fs.symlink('f', '~/l')\n"
                      "  assert(fs.readlink('~/l') == 'f'); fs.remove('~/l')\n"
-                     "  fs.chmod('~/f', '0644'); fs.expand('~/x/../y')\n"
+                     "  fs.chmod('~/f', '0644'); fs.expand('~/x/../y'); fs.join('~', 'x')\n"
                      "  fs.write_json('~/j', {k = 1}); fs.read_json('~/j')\n"
                      "  assert(not pcall(fs.read, '~/nope') and not pcall(fs.read, '~/d'))\n"
                      "  assert(not pcall(fs.write, '~/nope/x', 'x') and not pcall(fs.write, '~/d', 'x'))\n"
@@ -1309,6 +1329,7 @@ int main(void)
         T(test_read_of_missing_file_names_function_path_and_reason),
         T(test_read_refuses_directories_fifos_and_link_loops),
         T(test_read_follows_symlinks_inside_roots),
+        T(test_read_and_copy_of_files_stat_says_are_empty),
         T(test_write_creates_and_replaces_files),
         T(test_write_keeps_existing_mode),
         T(test_write_applies_explicit_mode_exactly),
