@@ -126,11 +126,12 @@ static int choose_mode(const char *path, int *mode, mode_t *create_mode)
 static int fill_temp(int fd, const void *data, size_t len, int mode, const char **stage)
 {
     int err = 0;
-    if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) {
+    if ((err = write_all(fd, data, len)) != 0) {
+        *stage = "write";
+    } else if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) {
+        /* After the write: writing clears setuid/setgid bits (unless root). */
         err = errno;
         *stage = "chmod";
-    } else if ((err = write_all(fd, data, len)) != 0) {
-        *stage = "write";
     } else if (fsync(fd) != 0) {
         /* Never retried: after a failed fsync the kernel may have dropped
          * the dirty pages, so a second fsync can "succeed" on lost data. */
