@@ -1156,6 +1156,7 @@ static void test_missing_paths_per_function(void **state)
     assert_int_equal(count_temps(f->home), 0);
 }
 
+/* fs.expand and fs.join touch no file, so no permission can stop them. */
 static void test_permission_denied_per_function(void **state)
 {
     fixture *f = *state;
