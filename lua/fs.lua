@@ -1,4 +1,83 @@
 -- fs helpers written in Lua over the C primitives of src/fs.c.
 -- The sandbox runs this chunk with (fs, json) and it adds to fs.
+-- Errors are raised with level 2 so that the script's line is blamed.
 local fs, json = ...
-local _ = fs, json
+
+local function check_string(fn, i, value)
+    if type(value) ~= "string" then
+        error(("bad argument #%d to '%s' (string expected, got %s)"):format(i, fn, type(value)), 3)
+    end
+end
+
+-- Re-raises the error of a C primitive called through pcall under the name
+-- of the helper, so "fs.write: ..." reads "fs.write_json: ...". Anything
+-- else (out of memory, a runner's sentinel) passes through untouched.
+local function rethrow(err, from, to)
+    if type(err) == "string" and err:sub(1, #from + 1) == from .. ":" then
+        error(to .. err:sub(#from + 1), 3)
+    end
+    error(err, 0)
+end
+
+local function is_absolute(part)
+    return part:sub(1, 1) == "/" or part == "~" or part:sub(1, 2) == "~/"
+end
+
+-- fs.join("~", "a", "b.json") --> "~/a/b.json": exactly one "/" between
+-- parts. Only the first part may be absolute ("/..." or "~/..."): a later
+-- absolute part would silently discard what came before it.
+function fs.join(...)
+    local n = select("#", ...)
+    if n == 0 then
+        error("bad argument #1 to 'join' (string expected, got no value)", 2)
+    end
+    local parts = { ... }
+    for i = 1, n do
+        if type(parts[i]) ~= "string" then
+            error(("bad argument #%d to 'join' (string expected, got %s)"):format(i, type(parts[i])), 2)
+        end
+        if i > 1 and is_absolute(parts[i]) then
+            error(('fs.join: part %d ("%s") is absolute; only the first part may be'):format(i, parts[i]), 2)
+        end
+    end
+    local path = parts[1]
+    for i = 2, n do
+        if parts[i] ~= "" then
+            path = path == "" and parts[i] or path:gsub("/+$", "") .. "/" .. parts[i]
+        end
+    end
+    return path
+end
+
+function fs.read_json(p)
+    check_string("read_json", 1, p)
+    local read, text = pcall(fs.read, p)
+    if not read then
+        rethrow(text, "fs.read", "fs.read_json")
+    end
+    local decoded, value = pcall(json.decode, text)
+    if not decoded then
+        if type(value) ~= "string" then
+            error(value, 0)
+        end
+        error(('fs.read_json: "%s": %s'):format(p, value), 2)
+    end
+    return value
+end
+
+-- Pretty-printed with a final newline, as people keep config files; written
+-- through fs.write, so atomically and keeping the file's mode.
+function fs.write_json(p, value)
+    check_string("write_json", 1, p)
+    local encoded, text = pcall(json.encode, value, { indent = 2 })
+    if not encoded then
+        if type(text) ~= "string" then
+            error(text, 0)
+        end
+        error(('fs.write_json: "%s": %s'):format(p, text), 2)
+    end
+    local written, err = pcall(fs.write, p, text .. "\n")
+    if not written then
+        rethrow(err, "fs.write", "fs.write_json")
+    end
+end

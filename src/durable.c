@@ -1,0 +1,324 @@
+/* durable.c - whole-file writes that survive a crash at any instant (SPEC §6).
+ *
+ * A file is never rewritten in place: the new content goes to a temp file in
+ * the same directory, is flushed to disk, and then renamed over the old one.
+ * rename() is atomic within a file system, so a reader (or a host that lost
+ * power) sees either the whole old file or the whole new one. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Temp names are ".<basename>.tmp-XXXXXX"; a clash with a leftover from a
+ * crashed writer is possible, an endless run of them is not. */
+#define TEMP_ATTEMPTS 100
+#define TEMP_SUFFIX_LEN 6
+
+/* The directory holding path, as a malloc'd string, or NULL (ENOMEM). */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return strdup(".");
+    return slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+}
+
+static int random_suffix(char out[TEMP_SUFFIX_LEN + 1])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char bytes[TEMP_SUFFIX_LEN];
+    ssize_t got;
+    do
+        got = getrandom(bytes, sizeof bytes, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)sizeof bytes)
+        return got < 0 ? errno : EIO;
+    for (size_t i = 0; i < TEMP_SUFFIX_LEN; i++)
+        out[i] = alphabet[bytes[i] % (sizeof alphabet - 1)];
+    out[TEMP_SUFFIX_LEN] = '\0';
+    return 0;
+}
+
+/* Creates ".<basename>.tmp-XXXXXX" beside path; *tmp_out is malloc'd. */
+static int create_temp(const char *path, mode_t create_mode, char **tmp_out, int *fd_out)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash == NULL ? 0 : (size_t)(slash - path) + 1;
+    const char *base = path + dlen;
+    size_t size = dlen + 1 + strlen(base) + sizeof ".tmp-" - 1 + TEMP_SUFFIX_LEN + 1;
+    char *tmp = malloc(size);
+    if (tmp == NULL)
+        return ENOMEM;
+    for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
+        char suffix[TEMP_SUFFIX_LEN + 1];
+        int err = random_suffix(suffix);
+        if (err != 0) {
+            free(tmp);
+            return err;
+        }
+        memcpy(tmp, path, dlen);
+        snprintf(tmp + dlen, size - dlen, ".%s.tmp-%s", base, suffix);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, create_mode);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            *fd_out = fd;
+            return 0;
+        }
+        if (errno != EEXIST) {
+            err = errno;
+            free(tmp);
+            return err;
+        }
+    }
+    free(tmp);
+    return EEXIST;
+}
+
+static int write_all(int fd, const unsigned char *data, size_t len)
+{
+    while (len > 0) {
+        size_t chunk = len < (size_t)SSIZE_MAX ? len : (size_t)SSIZE_MAX;
+        ssize_t n = write(fd, data, chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return EIO; /* no progress on a regular file: never spin */
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Settles *mode (a negative one becomes the existing file's) and the mode
+ * the temp file is created with. A new file without an explicit mode is
+ * created 0644 and the kernel applies the umask: reading the umask means
+ * changing it, which no thread-safe library may do. */
+static int choose_mode(const char *path, int *mode, mode_t *create_mode)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return EISDIR;
+        if (*mode < 0)
+            *mode = (int)(st.st_mode & 07777);
+    } else if (errno != ENOENT) {
+        return errno;
+    }
+    /* 0600 until fchmod sets the final mode: a file another user could
+     * open in between would stay readable to them whatever fchmod says. */
+    *create_mode = *mode >= 0 ? 0600 : 0644;
+    return 0;
+}
+
+/* Everything between a created temp file and the rename over path: on
+ * failure the caller removes the temp. Consumes fd. */
+static int fill_temp(int fd, const void *data, size_t len, int mode, const char **stage)
+{
+    int err = 0;
+    if ((err = write_all(fd, data, len)) != 0) {
+        *stage = "write";
+    } else if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) {
+        /* After the write: writing clears setuid/setgid bits (unless root). */
+        err = errno;
+        *stage = "chmod";
+    } else if (fsync(fd) != 0) {
+        /* Never retried: after a failed fsync the kernel may have dropped
+         * the dirty pages, so a second fsync can "succeed" on lost data. */
+        err = errno;
+        *stage = "fsync";
+    }
+    if (close(fd) != 0 && err == 0) {
+        err = errno;
+        *stage = "close";
+    }
+    return err;
+}
+
+int mig_write_atomic(const char *path, const void *data, size_t len, int mode, const char **stage)
+{
+    const char *ignored;
+    if (stage == NULL)
+        stage = &ignored;
+    *stage = "open";
+    mode_t create_mode;
+    int err = choose_mode(path, &mode, &create_mode);
+    if (err != 0)
+        return err;
+    char *tmp = NULL;
+    int fd = -1;
+    if ((err = create_temp(path, create_mode, &tmp, &fd)) != 0)
+        return err;
+    err = fill_temp(fd, data, len, mode, stage);
+    if (err == 0) {
+        MIG_TEST_SEAM("write_atomic:before-rename");
+        if (rename(tmp, path) != 0) {
+            err = errno;
+            *stage = "rename";
+        }
+    }
+    if (err != 0) {
+        unlink(tmp);
+        free(tmp);
+        return err;
+    }
+    free(tmp);
+    /* The rename lives in the directory: without this fsync a crash can
+     * bring back the old file even though the new one was fully synced. */
+    if ((err = mig_fsync_parent(path)) != 0)
+        *stage = "fsync dir";
+    return err;
+}
+
+int mig_fsync_parent(const char *path)
+{
+    char *dir = dir_of(path);
+    if (dir == NULL)
+        return ENOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = fd < 0 ? errno : 0;
+    free(dir);
+    if (fd < 0)
+        return err;
+    if (fsync(fd) != 0)
+        err = errno;
+    close(fd); /* read-only: nothing left to flush, nothing to report */
+    return err;
+}
+
+/* Whether fd is at its end; for a file that filled the buffer exactly. */
+static int at_end(int fd, bool *end)
+{
+    char probe;
+    ssize_t n;
+    do
+        n = read(fd, &probe, 1);
+    while (n < 0 && errno == EINTR);
+    *end = n == 0;
+    return n < 0 ? errno : 0;
+}
+
+/* Reads fd to its end, at most max bytes, into a malloc'd buffer that
+ * starts at hint bytes and grows if the file grew since fstat. */
+static int read_to_end(int fd, size_t hint, size_t max, char **out, size_t *len)
+{
+    size_t room = hint < max ? hint : max, used = 0;
+    char *buf = malloc(room + 1);
+    if (buf == NULL)
+        return ENOMEM;
+    int err = 0;
+    for (;;) {
+        if (used == room) {
+            bool end;
+            if (room == max && ((err = at_end(fd, &end)) != 0 || !end))
+                err = err != 0 ? err : EFBIG;
+            if (err != 0 || room == max)
+                break;
+            size_t next = room > max / 2 ? max : 2 * room;
+            room = next > room ? next : max;
+            char *bigger = realloc(buf, room + 1);
+            if (bigger == NULL) {
+                err = ENOMEM;
+                break;
+            }
+            buf = bigger;
+        }
+        ssize_t n = read(fd, buf + used, room - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        used += (size_t)n;
+    }
+    if (err != 0) {
+        free(buf);
+        return err;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *len = used;
+    return 0;
+}
+
+int mig_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    /* O_NONBLOCK: a FIFO put in place of the file must not hang the host;
+     * it is refused below as not a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int err = 0;
+    if (fstat(fd, &st) != 0)
+        err = errno;
+    else if (S_ISDIR(st.st_mode))
+        err = EISDIR;
+    else if (!S_ISREG(st.st_mode))
+        err = EINVAL;
+    else if ((uintmax_t)st.st_size > max)
+        err = EFBIG;
+    else
+        err = read_to_end(fd, st.st_size > 0 ? (size_t)st.st_size : 4096, max, out, len);
+    close(fd);
+    return err;
+}
+
+/* mkdir of one directory; an existing directory (also through a symlink) is
+ * fine, anything else in the way is ENOTDIR. */
+static int mkdir_one(const char *path, mode_t mode, bool *created)
+{
+    *created = false;
+    if (mkdir(path, mode) == 0) {
+        *created = true;
+        return 0;
+    }
+    int err = errno;
+    struct stat st;
+    if (err == EEXIST)
+        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    return err;
+}
+
+int mig_mkdir_parents(const char *path, mode_t mode)
+{
+    if (*path == '\0')
+        return ENOENT;
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return ENOMEM;
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    int err = 0;
+    for (char *p = copy + 1; err == 0; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (p[-1] != '/') {
+            bool created;
+            err = mkdir_one(copy, mode, &created);
+            /* A new directory is an entry in its parent: sync that, or a
+             * crash may forget a directory a migration reported as made. */
+            if (err == 0 && created)
+                err = mig_fsync_parent(copy);
+        }
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    free(copy);
+    return err;
+}
