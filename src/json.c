@@ -415,6 +415,7 @@ typedef struct syntax_state {
     int depth;
     bool in_object[JSON_MAX_DEPTH]; /* per open bracket: '{' rather than '[' */
     expectation expect;
+    size_t values, string_bytes; /* what cJSON will allocate for the text */
 } syntax_state;
 
 static bool syntax_unexpected(syntax_state *s, syntax_problem *r, const char *expected)
@@ -452,16 +453,27 @@ static bool syntax_close(syntax_state *s)
     return true;
 }
 
+/* A string (value or key): cJSON allocates its unescaped bytes and a NUL,
+ * at most its length in the text. */
+static bool syntax_string(syntax_state *s, syntax_problem *r)
+{
+    size_t start = s->pos;
+    bool ok = lex_string(s->text, s->len, &s->pos, r);
+    s->string_bytes += s->pos - start;
+    return ok;
+}
+
 static bool syntax_value(syntax_state *s, syntax_problem *r)
 {
     unsigned char c = (unsigned char)s->text[s->pos];
     bool ok;
+    s->values++;
     if (c == '{' || c == '[')
         return syntax_open(s, r, c == '{');
     if (c == ']' && s->expect == EXPECT_VALUE_OR_CLOSE)
         return syntax_close(s);
     if (c == '"')
-        ok = lex_string(s->text, s->len, &s->pos, r);
+        ok = syntax_string(s, r);
     else if (c == '-' || is_digit(c))
         ok = lex_number(s->text, s->len, &s->pos, r);
     else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
@@ -488,7 +500,7 @@ static bool syntax_step(syntax_state *s, syntax_problem *r)
         if (c != '"')
             return syntax_unexpected(s, r, " (expected a string key)");
         s->expect = EXPECT_COLON;
-        return lex_string(s->text, s->len, &s->pos, r);
+        return syntax_string(s, r);
     case EXPECT_COLON:
         if (c != ':')
             return syntax_unexpected(s, r, " (expected ':')");
@@ -521,11 +533,16 @@ static size_t skip_whitespace(const char *text, size_t len, size_t i)
  * where it is. cJSON alone would not do: it is lenient (numbers like "01",
  * raw control bytes and invalid UTF-8 in strings, any byte below 0x20 as
  * whitespace), reports some errors a byte too far, and cannot tell a
- * syntax error from a failed malloc.
+ * syntax error from a failed malloc. *tree_bytes gets an upper bound of
+ * what cJSON will allocate for a valid text (SIZE_MAX if it overflows).
  */
-static void check_syntax(const char *text, size_t len, syntax_problem *r)
+static void check_syntax(const char *text, size_t len, syntax_problem *r, size_t *tree_bytes)
 {
+    /* cJSON items, string copies and malloc's own overhead for each */
+    const size_t item_bytes = sizeof(cJSON) + 2 * 16;
     syntax_state s;
+    s.values = 0;
+    s.string_bytes = 0;
     s.text = text;
     s.len = len;
     /* a UTF-8 byte order mark, as some Windows editors write, is skipped
@@ -539,6 +556,9 @@ static void check_syntax(const char *text, size_t len, syntax_problem *r)
         if (s.pos >= len) {
             if (s.expect != EXPECT_END)
                 syntax_unexpected(&s, r, "");
+            *tree_bytes = s.values > (SIZE_MAX - s.string_bytes) / item_bytes
+                              ? SIZE_MAX
+                              : s.values * item_bytes + s.string_bytes;
             return;
         }
         if (!syntax_step(&s, r))
@@ -714,6 +734,25 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
     }
 }
 
+/* Raises for a text that is not JSON. Otherwise pushes a userdata as
+ * large as cJSON's tree will be: cJSON allocates with malloc, which the
+ * script's memory limit does not see, and this reservation (never written,
+ * so mostly never resident) makes the limit apply to the tree as well. */
+static void check_text(lua_State *L, const char *text, size_t len)
+{
+    syntax_problem problem;
+    size_t tree_bytes;
+    check_syntax(text, len, &problem, &tree_bytes);
+    if (problem.problem != PROBLEM_NONE) {
+        char msg[256];
+        format_decode_error(text, &problem, msg, sizeof msg);
+        luaL_error(L, "%s", msg);
+    }
+    if (tree_bytes == SIZE_MAX)
+        luaL_error(L, "json.decode: text too large");
+    lua_newuserdatauv(L, tree_bytes, 0);
+}
+
 /* Runs protected (lua_pcall) with the decoder as a light userdata: any
  * push may raise out of memory, and the caller still holds the tree. */
 static int decode_tree(lua_State *L)
@@ -727,23 +766,17 @@ static int json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    syntax_problem problem;
     decoder d = { NULL, text, len, 0 };
     int status;
     lua_settop(L, 1);
     luaL_checkstack(L, 6, "json.decode");
+    check_text(L, text, len);
     /* allocated before the tree exists, so that no allocation failure can
      * strand it */
     lua_pushvalue(L, UV_OBJECT_MT);
     lua_pushvalue(L, UV_ARRAY_MT);
     lua_pushvalue(L, UV_KEY_ORDERS);
     lua_pushcclosure(L, decode_tree, 3);
-    check_syntax(text, len, &problem);
-    if (problem.problem != PROBLEM_NONE) {
-        char msg[256];
-        format_decode_error(text, &problem, msg, sizeof msg);
-        return luaL_error(L, "%s", msg);
-    }
     /* where the syntax check began, past a byte order mark: cJSON would
      * skip one only when a byte follows it */
     d.next_number = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
@@ -974,14 +1007,16 @@ static void encode_number(encoder *e, int idx, int nsteps)
                        "json.encode: integer %I at %s is outside ±2^53 and cannot be "
                        "represented exactly",
                        (LUAI_UACINT)i, push_path(e, nsteps));
-        out_add(e, text, (size_t)snprintf(text, sizeof text, "%lld", (long long)i));
+        int n = snprintf(text, sizeof text, "%lld", (long long)i);
+        out_add(e, text, (size_t)n);
         return;
     }
     double v = lua_tonumber(e->L, idx);
     if (!isfinite(v))
         luaL_error(e->L, "json.encode: %s at %s cannot be encoded (JSON has no NaN or infinity)",
                    isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", push_path(e, nsteps));
-    out_add(e, text, format_float(v, text));
+    size_t n = format_float(v, text);
+    out_add(e, text, n);
 }
 
 static void encode_value(encoder *e, int idx, int nsteps);

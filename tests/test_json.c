@@ -249,7 +249,8 @@ static void test_integers_and_floats_keep_their_kind(void **state)
                                   "for i, x in ipairs(v) do kinds[i] = math.type(x) end\n"
                                   "return table.concat(kinds, ' ')"),
                         "integer float float integer float float float float");
-    assert_string_equal(run_ok(L, "return json.encode(json.decode('[3,3.0,1e2,-0,0.1,-2.5,1E-2]'))"),
+    assert_string_equal(run_ok(L, "return json.encode(json.decode("
+                                  "'[3,3.0,1e2,-0,0.1,-2.5,1E-2]'))"),
                         "[3,3.0,100.0,0,0.1,-2.5,0.01]");
 }
 
@@ -402,7 +403,8 @@ static void test_invalid_json_is_reported_with_line_and_column(void **state)
         { "[1,]", "invalid JSON at line 1, column 4 (byte 3): unexpected ']'" },
         { "{\"a\" 1}", "invalid JSON at line 1, column 6 (byte 5): unexpected '1'" },
         { "tru", "invalid JSON at line 1, column 1 (byte 0): invalid literal 'tru'" },
-        { "\"\\x\"", "invalid JSON at line 1, column 2 (byte 1): invalid escape \\ followed by 'x'" },
+        { "\"\\x\"",
+          "invalid JSON at line 1, column 2 (byte 1): invalid escape \\ followed by 'x'" },
         { "", "invalid JSON at line 1, column 1 (byte 0): unexpected end of input" },
         { "  \n ", "invalid JSON at line 2, column 2 (byte 4): unexpected end of input" },
         { "1 2", "invalid JSON at line 1, column 3 (byte 2): unexpected '2'" },
@@ -433,16 +435,25 @@ static void test_invalid_json_is_reported_with_line_and_column(void **state)
         { "/* c */ 1", "unexpected '/'" },
         { "{\"a\":1,}", "unexpected '}'" },
         { "[}", "unexpected '}'" },
-        { "{1:2}", "unexpected '1'" },
+        { "{1:2}", "unexpected '1' (expected a string key)" },
+        { "[0.1234567890123456789012345678901234567890123456789012345678901234]",
+          "at line 1, column 2 (byte 1): number longer than 63 characters" },
     };
     lua_State *L = *state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *msg = run_err_arg(L, "return json.decode(...)", cases[i].text,
                                       strlen(cases[i].text));
-        if (strncmp(msg, "json.decode: invalid JSON at line ", 34) != 0 || strstr(msg, cases[i].message) == NULL)
+        if (strncmp(msg, "json.decode: invalid JSON at line ", 34) != 0 ||
+            strstr(msg, cases[i].message) == NULL)
             fail_msg("decoding \"%s\": expected \"%s\" in \"%s\"", cases[i].text,
                      cases[i].message, msg);
     }
+}
+
+static void test_decode_wants_a_string(void **state)
+{
+    assert_contains(run_err(*state, "return json.decode()"), "bad argument #1 to 'decode'");
+    assert_contains(run_err(*state, "return json.decode({})"), "bad argument #1 to 'decode'");
 }
 
 static void test_nul_bytes_in_the_text_are_refused(void **state)
@@ -468,7 +479,8 @@ static void test_tables_that_are_not_json_are_refused_with_their_path(void **sta
           "json.encode: table at $[\"odd key\"] has a float key (JSON keys must be strings)" },
         { "return json.encode({x = {[true] = 1}})", "table at $.x has a boolean key" },
         { "return json.encode({x = {[{}] = 1}})", "table at $.x has a table key" },
-        { "return json.encode({[0] = 'a', 'b'})", "table at $ has the index 0 (arrays must be 1..n)" },
+        { "return json.encode({[0] = 'a', 'b'})",
+          "table at $ has the index 0 (arrays must be 1..n)" },
         { "local o = json.decode('{\"a\":{}}'); o.a[1] = 2; return json.encode(o)",
           "table at $.a is a JSON object but has a key that is not a string" },
         { "local a = json.decode('[1]'); a.n = 1; return json.encode({list = a})",
@@ -503,7 +515,8 @@ static void test_values_json_cannot_hold_are_refused(void **state)
                         "json.encode: cannot encode a function at $.f");
     assert_contains(run_err(L, "return json.encode({coroutine.create(print)})"),
                     "cannot encode a thread at $[1]");
-    assert_contains(run_err(L, "return json.encode({io.stdout})"), "cannot encode a userdata at $[1]");
+    assert_contains(run_err(L, "return json.encode({io.stdout})"),
+                    "cannot encode a userdata at $[1]");
     assert_contains(run_err(L, "return json.encode(nil)"), "cannot encode nil at $");
     assert_contains(run_err(L, "return json.encode()"), "bad argument #1 to 'encode'");
 }
@@ -513,7 +526,8 @@ static void test_invalid_utf8_is_refused_on_encode(void **state)
     lua_State *L = *state;
     assert_string_equal(run_err(L, "return json.encode({name = 'a\\xffb'})"),
                         "json.encode: string at $.name is not valid UTF-8");
-    assert_contains(run_err(L, "return json.encode({'\\xc0\\x80'})"), "string at $[1] is not valid");
+    assert_contains(run_err(L, "return json.encode({'\\xc0\\x80'})"),
+                    "string at $[1] is not valid");
     assert_contains(run_err(L, "return json.encode('\\xed\\xa0\\x80')"), "not valid UTF-8");
     assert_contains(run_err(L, "return json.encode('\\xf4\\x90\\x80\\x80')"), "not valid UTF-8");
     assert_contains(run_err(L, "return json.encode('\\xe2\\x82')"), "not valid UTF-8");
@@ -526,7 +540,8 @@ static void test_invalid_utf8_is_refused_on_encode(void **state)
 static void test_layout_is_that_of_json_stringify(void **state)
 {
     lua_State *L = *state;
-    const char *code = "local v = json.decode('{\"a\":1,\"b\":[1,{\"c\":[]},{}],\"d\":{\"e\":null}}')\n"
+    const char *code = "local v = json.decode("
+                       "'{\"a\":1,\"b\":[1,{\"c\":[]},{}],\"d\":{\"e\":null}}')\n"
                        "return json.encode(v, {indent = tonumber((...))})";
     assert_string_equal(run_ok_arg(L, code, "0", 1),
                         "{\"a\":1,\"b\":[1,{\"c\":[]},{}],\"d\":{\"e\":null}}");
@@ -569,7 +584,8 @@ static void test_indent_option_is_checked(void **state)
 
 static void test_plain_tables_get_sorted_keys(void **state)
 {
-    assert_string_equal(run_ok(*state, "return json.encode({b = 1, a = 2, B = 3, aa = {z = 1, y = 2}})"),
+    assert_string_equal(run_ok(*state, "return json.encode("
+                                       "{b = 1, a = 2, B = 3, aa = {z = 1, y = 2}})"),
                         "{\"B\":3,\"a\":2,\"aa\":{\"y\":2,\"z\":1},\"b\":1}");
 }
 
@@ -682,7 +698,7 @@ static void test_allocation_failures_leak_nothing(void **state)
     (void)state;
     const char *doc = "{\"name\":\"edge\",\"list\":[1,2.5,null,true,\"x\",{\"k\":[]}],"
                       "\"nested\":{\"b\":{},\"a\":[[1],[2]],\"b\":\"dup\"},\"long\":"
-                      "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
+                      "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
     sweep_allocation_failures("local v = json.decode(...)\n"
                               "v.added = json.object({z = 1, y = {json.null}})\n"
                               "return json.encode(v, {indent = 2}) .. json.encode(v)",
@@ -692,6 +708,54 @@ static void test_allocation_failures_leak_nothing(void **state)
     sweep_allocation_failures("return json.decode(...)", "[1e999]");
     sweep_allocation_failures("return json.encode({['a b'] = {1, nil, 3}})", "");
     sweep_allocation_failures("return json.encode({1, {x = {print}}}, {indent = 1})", "");
+}
+
+typedef struct byte_budget {
+    size_t used, limit;
+} byte_budget;
+
+/* Counts bytes in use and refuses to go past the limit, as the sandbox's
+ * allocator does for a script's memory limit. */
+static void *byte_budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    byte_budget *b = ud;
+    size_t old = ptr != NULL ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        b->used -= old;
+        return NULL;
+    }
+    if (nsize > old && nsize - old > b->limit - b->used)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p != NULL)
+        b->used = b->used - old + nsize;
+    return p;
+}
+
+static void test_decode_charges_the_cjson_tree_to_the_memory_limit(void **state)
+{
+    (void)state;
+    byte_budget b = { 0, SIZE_MAX };
+    lua_State *L = lua_newstate(byte_budget_alloc, &b);
+    assert_non_null(L);
+    luaL_openlibs(L);
+    mig_open_json(L);
+    lua_setglobal(L, "json");
+    /* 200,000 zeros: about 3 MB as a Lua table, about 20 MB as cJSON items */
+    assert_int_equal(luaL_loadstring(L, "local text = '[' .. string.rep('0,', 199999) .. '0]'\n"
+                                        "collectgarbage()\n"
+                                        "return pcall(json.decode, text)"),
+                     LUA_OK);
+    b.limit = b.used + 8 * 1024 * 1024;
+    assert_int_equal(lua_pcall(L, 0, 2, 0), LUA_OK);
+    assert_false(lua_toboolean(L, -2));
+    assert_contains(lua_tostring(L, -1), "not enough memory");
+    /* the same text decodes with room for the tree */
+    b.limit = SIZE_MAX;
+    assert_string_equal(run_ok(L, "return #json.decode('[' .. string.rep('0,', 199999) .. '0]')"),
+                        "200000");
+    lua_close(L);
 }
 
 /* ---- size ------------------------------------------------------------------------- */
@@ -705,7 +769,8 @@ static void test_ten_megabyte_document_round_trips(void **state)
     luaL_addchar(&b, '[');
     for (int i = 0; luaL_bufflen(&b) < 10u * 1024 * 1024; i++) {
         snprintf(item, sizeof item,
-                 "%s{\"id\":%d,\"name\":\"item \\\"%d\\\" \xc3\xa9\",\"ratio\":%d.5,\"tags\":[\"a\","
+                 "%s{\"id\":%d,\"name\":\"item \\\"%d\\\" \xc3\xa9\",\"ratio\":%d.5,"
+                 "\"tags\":[\"a\","
                  "\"b\",null],\"on\":%s,\"nested\":{\"z\":-%d,\"a\":{}}}",
                  i > 0 ? "," : "", i, i, i, i % 2 ? "true" : "false", i + 1);
         luaL_addstring(&b, item);
@@ -745,6 +810,7 @@ int main(void)
         T(test_decode_nesting_is_bounded_at_256),
         T(test_encode_nesting_is_bounded_at_256),
         T(test_invalid_json_is_reported_with_line_and_column),
+        T(test_decode_wants_a_string),
         T(test_nul_bytes_in_the_text_are_refused),
         T(test_tables_that_are_not_json_are_refused_with_their_path),
         T(test_cycles_are_refused),
@@ -756,6 +822,7 @@ int main(void)
         T(test_array_and_object_mark_tables),
         T(test_marker_metatables_are_out_of_scripts_reach),
         T(test_allocation_failures_leak_nothing),
+        T(test_decode_charges_the_cjson_tree_to_the_memory_limit),
         T(test_ten_megabyte_document_round_trips),
 #undef T
     };
