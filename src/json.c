@@ -1191,11 +1191,8 @@ static void encode_object(encoder *e, int table, int nsteps)
         lua_pop(L, 2);
     }
     lua_pop(L, 2);
-    if (written == 0) {
-        out_char(e, '}');
-        return;
-    }
-    out_newline(e, nsteps);
+    if (written > 0)
+        out_newline(e, nsteps);
     out_char(e, '}');
 }
 
