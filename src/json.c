@@ -1,0 +1,1386 @@
+/*
+ * json.c - the `json` module scripts use (SPEC §5).
+ *
+ * Migrations rewrite users' config files, so the promise is: decode, change,
+ * encode, and the text differs from the original only where the script
+ * changed it. Hence: object key order is remembered, "3" and "3.0" stay what
+ * they were, empty {} and [] keep their kind, and nothing is silently rounded.
+ *
+ * cJSON builds the tree; a syntax check of our own over the text comes
+ * first and supplies what cJSON cannot: strict RFC 8259, exact error
+ * positions, the nesting limit, and whether each number was written as an
+ * integer. The encoder is ours: it writes JSON.stringify's layout.
+ */
+#include "internal.h"
+
+#include <cJSON.h>
+#include <lauxlib.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH 256
+#define JSON_MAX_SAFE_INTEGER 9007199254740991LL /* 2^53 - 1 */
+#define JSON_MAX_INDENT 16
+/* cJSON copies a number into a 64-byte buffer before strtod: longer number
+ * tokens would be cut short there. */
+#define JSON_MAX_NUMBER_LEN 63
+
+/* Upvalues of every function of the module (and of the object metatable's
+ * __newindex): the two marker metatables and the key-order registry. */
+#define UV_OBJECT_MT lua_upvalueindex(1)
+#define UV_ARRAY_MT lua_upvalueindex(2)
+#define UV_KEY_ORDERS lua_upvalueindex(3)
+
+/* json.null is a light userdata with this address: unique, and no state. */
+static const char json_null_sentinel = 0;
+#define JSON_NULL ((void *)&json_null_sentinel)
+
+/* ---- Shared helpers ------------------------------------------------------ */
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_number_char(unsigned char c)
+{
+    return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0.
+ * Strict, as RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF. */
+static size_t utf8_sequence_length(const unsigned char *s, size_t n)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        len = 2;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        lo = s[0] == 0xE0 ? 0xA0 : 0x80;
+        hi = s[0] == 0xED ? 0x9F : 0xBF;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        lo = s[0] == 0xF0 ? 0x90 : 0x80;
+        hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* 0: no metatable; 1: the marker metatable at `mt`; -1: another one. */
+static int metatable_is(lua_State *L, int idx, int mt)
+{
+    int same;
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    same = lua_rawequal(L, -1, mt);
+    lua_pop(L, 1);
+    return same ? 1 : -1;
+}
+
+typedef struct key_ref {
+    const char *text;
+    size_t len;
+} key_ref;
+
+static int key_ref_compare(const void *pa, const void *pb)
+{
+    const key_ref *a = pa, *b = pb;
+    int c = memcmp(a->text, b->text, a->len < b->len ? a->len : b->len);
+    if (c != 0)
+        return c;
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+/* Pushes a userdata holding the table's string keys that `order` (a stack
+ * index, or 0) does not list, sorted bytewise; *count gets their number.
+ * The pointers stay valid while the table, which holds the strings, is
+ * unchanged and reachable. */
+static key_ref *push_sorted_keys(lua_State *L, int table, int order, size_t *count)
+{
+    size_t n = 0, cap = 0;
+    key_ref *keys;
+    lua_pushnil(L);
+    while (lua_next(L, table)) {
+        cap += lua_type(L, -2) == LUA_TSTRING;
+        lua_pop(L, 1);
+    }
+    if (cap > SIZE_MAX / sizeof *keys)
+        luaL_error(L, "json: too many keys");
+    keys = lua_newuserdatauv(L, cap * sizeof *keys + 1, 0);
+    lua_pushnil(L);
+    while (lua_next(L, table)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            continue;
+        if (order != 0) {
+            lua_pushvalue(L, -1);
+            bool listed = lua_rawget(L, order) != LUA_TNIL;
+            lua_pop(L, 1);
+            if (listed)
+                continue;
+        }
+        keys[n].text = lua_tolstring(L, -1, &keys[n].len);
+        n++;
+    }
+    qsort(keys, n, sizeof *keys, key_ref_compare);
+    *count = n;
+    return keys;
+}
+
+/* ---- Key order ------------------------------------------------------------ */
+
+/*
+ * Each object's key order lives in UV_KEY_ORDERS (weak keys, so it goes away
+ * with the object): object -> { [1] = "a", [2] = "b", a = 1, b = 2 }. The
+ * reverse map lets a key that was deleted and added again move to the end
+ * without a search: its old slot stays, but only the slot the map names
+ * counts.
+ */
+
+/* Pushes the order list of the table at `object` (absolute index), created
+ * when it has none. */
+static void push_key_order(lua_State *L, int object)
+{
+    lua_pushvalue(L, object);
+    if (lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, object);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, UV_KEY_ORDERS);
+}
+
+/* Appends the string at `key` to the order list on top of the stack. */
+static void append_key(lua_State *L, int key)
+{
+    key = lua_absindex(L, key);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1) + 1;
+    lua_pushvalue(L, key);
+    lua_rawseti(L, -2, n);
+    lua_pushvalue(L, key);
+    lua_pushinteger(L, n);
+    lua_rawset(L, -3);
+}
+
+/* __newindex of decoded objects: runs only for keys the object lacks, so
+ * every key a script adds goes last, in the order it added them. */
+static int object_newindex(lua_State *L)
+{
+    lua_settop(L, 3);
+    if (lua_type(L, 2) == LUA_TSTRING && !lua_isnil(L, 3)) {
+        push_key_order(L, 1);
+        append_key(L, 2);
+        lua_pop(L, 1);
+    }
+    lua_rawset(L, 1);
+    return 0;
+}
+
+/* ---- decode: syntax check ---------------------------------------------------- */
+
+typedef enum problem_kind {
+    PROBLEM_NONE,
+    PROBLEM_SYNTAX,
+    PROBLEM_TOO_DEEP,
+    PROBLEM_INTEGER_RANGE
+} problem_kind;
+
+typedef struct syntax_problem {
+    problem_kind problem;
+    size_t pos;       /* byte offset of the problem */
+    size_t token_len; /* PROBLEM_INTEGER_RANGE: length of the integer */
+    char reason[96];  /* PROBLEM_SYNTAX */
+} syntax_problem;
+
+static bool syntax_fail(syntax_problem *r, size_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool syntax_fail(syntax_problem *r, size_t pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    va_end(ap);
+    r->problem = PROBLEM_SYNTAX;
+    r->pos = pos;
+    return false;
+}
+
+/* "'x'" for a printable ASCII byte, else "byte 0xNN". */
+static const char *describe_byte(unsigned char c, char out[16])
+{
+    if (c > 0x20 && c < 0x7F)
+        snprintf(out, 16, "'%c'", c);
+    else
+        snprintf(out, 16, "byte 0x%02X", c);
+    return out;
+}
+
+static bool read_hex4(const char *text, size_t len, size_t pos, unsigned *out)
+{
+    unsigned v = 0;
+    if (len < 4 || pos > len - 4)
+        return false;
+    for (size_t i = pos; i < pos + 4; i++) {
+        unsigned char c = (unsigned char)text[i];
+        unsigned d = is_digit(c) ? c - '0'
+                     : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                     : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : 16;
+        if (d == 16)
+            return false;
+        v = v * 16 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* The escape at *pos (a backslash). Stricter than cJSON, which reads a bad
+ * hex digit as 0, so that "\uZZZZ" would silently end the string there. */
+static bool lex_escape(const char *text, size_t len, size_t *pos, syntax_problem *r)
+{
+    size_t i = *pos;
+    unsigned code, low;
+    char shown[16];
+    if (i + 1 >= len)
+        return syntax_fail(r, i, "unterminated string");
+    switch (text[i + 1]) {
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        *pos = i + 2;
+        return true;
+    case 'u':
+        break;
+    default:
+        return syntax_fail(r, i, "invalid escape \\ followed by %s",
+                           describe_byte((unsigned char)text[i + 1], shown));
+    }
+    if (!read_hex4(text, len, i + 2, &code))
+        return syntax_fail(r, i, "invalid \\u escape (four hex digits expected)");
+    /* cJSON hands strings back NUL-terminated: a NUL inside would silently
+     * cut the string short. */
+    if (code == 0)
+        return syntax_fail(r, i, "\\u0000 in a string is not supported");
+    if (code >= 0xDC00 && code <= 0xDFFF)
+        return syntax_fail(r, i, "unpaired surrogate \\u%04X", code);
+    if (code >= 0xD800 && code <= 0xDBFF) {
+        if (i + 7 >= len || text[i + 6] != '\\' || text[i + 7] != 'u' ||
+            !read_hex4(text, len, i + 8, &low) || low < 0xDC00 || low > 0xDFFF)
+            return syntax_fail(r, i, "unpaired surrogate \\u%04X", code);
+        *pos = i + 12;
+        return true;
+    }
+    *pos = i + 6;
+    return true;
+}
+
+/* The string starting at *pos (a quote). cJSON accepts raw control bytes
+ * and any byte sequence; JSON and our encoder do not. */
+static bool lex_string(const char *text, size_t len, size_t *pos, syntax_problem *r)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    size_t i = *pos + 1;
+    while (i < len && u[i] != '"') {
+        if (u[i] == '\\') {
+            if (!lex_escape(text, len, &i, r))
+                return false;
+        } else if (u[i] < 0x20) {
+            return syntax_fail(r, i, "control character U+%04X in a string (must be escaped)",
+                               u[i]);
+        } else {
+            size_t n = utf8_sequence_length(u + i, len - i);
+            if (n == 0)
+                return syntax_fail(r, i, "invalid UTF-8 in a string");
+            i += n;
+        }
+    }
+    if (i >= len)
+        return syntax_fail(r, *pos, "unterminated string");
+    *pos = i + 1;
+    return true;
+}
+
+static size_t skip_digits(const char *text, size_t len, size_t i)
+{
+    while (i < len && is_digit((unsigned char)text[i]))
+        i++;
+    return i;
+}
+
+/* Whether the integer token (optional '-', then digits without leading
+ * zeros) lies within ±(2^53 - 1). */
+static bool integer_is_exact(const char *token, size_t len)
+{
+    unsigned long long v = 0;
+    size_t i = token[0] == '-';
+    if (len - i > 16)
+        return false;
+    for (; i < len; i++)
+        v = v * 10 + (unsigned)(token[i] - '0');
+    return v <= (unsigned long long)JSON_MAX_SAFE_INTEGER;
+}
+
+static bool lex_invalid_number(const char *text, size_t len, size_t start, syntax_problem *r)
+{
+    size_t end = start + 1;
+    while (end < len && is_number_char((unsigned char)text[end]))
+        end++;
+    if (end - start > 32)
+        return syntax_fail(r, start, "invalid number '%.32s...'", text + start);
+    return syntax_fail(r, start, "invalid number '%.*s'", (int)(end - start), text + start);
+}
+
+/* The number at *pos, by RFC 8259's grammar: cJSON's strtod would also
+ * take "01", "1." or "-.5". */
+static bool lex_number(const char *text, size_t len, size_t *pos, syntax_problem *r)
+{
+    size_t start = *pos, i = start + (text[start] == '-');
+    bool integer = true;
+    if (i < len && text[i] == '0')
+        i++;
+    else if (i < len && is_digit((unsigned char)text[i]))
+        i = skip_digits(text, len, i);
+    else
+        return lex_invalid_number(text, len, start, r);
+    if (i < len && text[i] == '.') {
+        integer = false;
+        if (i + 1 >= len || !is_digit((unsigned char)text[i + 1]))
+            return lex_invalid_number(text, len, start, r);
+        i = skip_digits(text, len, i + 1);
+    }
+    if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+        integer = false;
+        i += i + 1 < len && (text[i + 1] == '+' || text[i + 1] == '-');
+        if (i + 1 >= len || !is_digit((unsigned char)text[i + 1]))
+            return lex_invalid_number(text, len, start, r);
+        i = skip_digits(text, len, i + 1);
+    }
+    if (i < len && is_number_char((unsigned char)text[i]))
+        return lex_invalid_number(text, len, start, r);
+    if (integer && !integer_is_exact(text + start, i - start)) {
+        r->problem = PROBLEM_INTEGER_RANGE;
+        r->pos = start;
+        r->token_len = i - start;
+        return false;
+    }
+    if (i - start > JSON_MAX_NUMBER_LEN)
+        return syntax_fail(r, start, "number longer than %d characters", JSON_MAX_NUMBER_LEN);
+    *pos = i;
+    return true;
+}
+
+static bool lex_word(const char *text, size_t len, size_t *pos, syntax_problem *r)
+{
+    size_t start = *pos, end = start;
+    while (end < len && ((text[end] >= 'a' && text[end] <= 'z') ||
+                         (text[end] >= 'A' && text[end] <= 'Z')))
+        end++;
+    if ((end - start == 4 && memcmp(text + start, "true", 4) == 0) ||
+        (end - start == 5 && memcmp(text + start, "false", 5) == 0) ||
+        (end - start == 4 && memcmp(text + start, "null", 4) == 0)) {
+        *pos = end;
+        return true;
+    }
+    if (end - start > 16)
+        return syntax_fail(r, start, "invalid literal '%.16s...'", text + start);
+    return syntax_fail(r, start, "invalid literal '%.*s'", (int)(end - start), text + start);
+}
+
+/* What the syntax check expects next. */
+typedef enum expectation {
+    EXPECT_VALUE,          /* at the start, after ':', after ',' in an array */
+    EXPECT_VALUE_OR_CLOSE, /* after '[' */
+    EXPECT_KEY,            /* after ',' in an object */
+    EXPECT_KEY_OR_CLOSE,   /* after '{' */
+    EXPECT_COLON,
+    EXPECT_COMMA_OR_CLOSE,
+    EXPECT_END
+} expectation;
+
+typedef struct syntax_state {
+    const char *text;
+    size_t len, pos;
+    int depth;
+    bool in_object[JSON_MAX_DEPTH]; /* per open bracket: '{' rather than '[' */
+    expectation expect;
+    size_t values, string_bytes; /* what cJSON will allocate for the text */
+} syntax_state;
+
+static bool syntax_unexpected(syntax_state *s, syntax_problem *r, const char *expected)
+{
+    char shown[16];
+    if (s->pos >= s->len)
+        return syntax_fail(r, s->len, "unexpected end of input");
+    return syntax_fail(r, s->pos, "unexpected %s%s",
+                       describe_byte((unsigned char)s->text[s->pos], shown), expected);
+}
+
+static void syntax_after_value(syntax_state *s)
+{
+    s->expect = s->depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
+}
+
+static bool syntax_open(syntax_state *s, syntax_problem *r, bool object)
+{
+    if (s->depth == JSON_MAX_DEPTH) {
+        r->problem = PROBLEM_TOO_DEEP;
+        r->pos = s->pos;
+        return false;
+    }
+    s->in_object[s->depth++] = object;
+    s->expect = object ? EXPECT_KEY_OR_CLOSE : EXPECT_VALUE_OR_CLOSE;
+    s->pos++;
+    return true;
+}
+
+static bool syntax_close(syntax_state *s)
+{
+    s->depth--;
+    s->pos++;
+    syntax_after_value(s);
+    return true;
+}
+
+/* A string (value or key): cJSON allocates its unescaped bytes and a NUL,
+ * at most its length in the text. */
+static bool syntax_string(syntax_state *s, syntax_problem *r)
+{
+    size_t start = s->pos;
+    bool ok = lex_string(s->text, s->len, &s->pos, r);
+    s->string_bytes += s->pos - start;
+    return ok;
+}
+
+static bool syntax_value(syntax_state *s, syntax_problem *r)
+{
+    unsigned char c = (unsigned char)s->text[s->pos];
+    bool ok;
+    s->values++;
+    if (c == '{' || c == '[')
+        return syntax_open(s, r, c == '{');
+    if (c == ']' && s->expect == EXPECT_VALUE_OR_CLOSE)
+        return syntax_close(s);
+    if (c == '"')
+        ok = syntax_string(s, r);
+    else if (c == '-' || is_digit(c))
+        ok = lex_number(s->text, s->len, &s->pos, r);
+    else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        ok = lex_word(s->text, s->len, &s->pos, r);
+    else
+        return syntax_unexpected(s, r, s->expect == EXPECT_VALUE ? " (expected a value)"
+                                                                 : " (expected a value or ']')");
+    syntax_after_value(s);
+    return ok;
+}
+
+static bool syntax_step(syntax_state *s, syntax_problem *r)
+{
+    char c = s->text[s->pos];
+    bool object = s->depth > 0 && s->in_object[s->depth - 1];
+    switch (s->expect) {
+    case EXPECT_VALUE:
+    case EXPECT_VALUE_OR_CLOSE:
+        return syntax_value(s, r);
+    case EXPECT_KEY:
+    case EXPECT_KEY_OR_CLOSE:
+        if (c == '}' && s->expect == EXPECT_KEY_OR_CLOSE)
+            return syntax_close(s);
+        if (c != '"')
+            return syntax_unexpected(s, r, " (expected a string key)");
+        s->expect = EXPECT_COLON;
+        return syntax_string(s, r);
+    case EXPECT_COLON:
+        if (c != ':')
+            return syntax_unexpected(s, r, " (expected ':')");
+        s->expect = EXPECT_VALUE;
+        s->pos++;
+        return true;
+    case EXPECT_COMMA_OR_CLOSE:
+        if (c == (object ? '}' : ']'))
+            return syntax_close(s);
+        if (c != ',')
+            return syntax_unexpected(s, r, object ? " (expected ',' or '}')"
+                                                  : " (expected ',' or ']')");
+        s->expect = object ? EXPECT_KEY : EXPECT_VALUE;
+        s->pos++;
+        return true;
+    default:
+        return syntax_unexpected(s, r, " (expected end of input)");
+    }
+}
+
+static size_t skip_whitespace(const char *text, size_t len, size_t i)
+{
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+        i++;
+    return i;
+}
+
+/*
+ * Checks the whole text against RFC 8259 and finds the first problem and
+ * where it is. cJSON alone would not do: it is lenient (numbers like "01",
+ * raw control bytes and invalid UTF-8 in strings, any byte below 0x20 as
+ * whitespace), reports some errors a byte too far, and cannot tell a
+ * syntax error from a failed malloc. *tree_bytes gets an upper bound of
+ * what cJSON will allocate for a valid text (SIZE_MAX if it overflows).
+ */
+static void check_syntax(const char *text, size_t len, syntax_problem *r, size_t *tree_bytes)
+{
+    /* cJSON items, string copies and malloc's own overhead for each */
+    const size_t item_bytes = sizeof(cJSON) + 2 * 16;
+    syntax_state s;
+    s.values = 0;
+    s.string_bytes = 0;
+    s.text = text;
+    s.len = len;
+    /* a UTF-8 byte order mark, as some Windows editors write, is skipped
+     * (and not written back) */
+    s.pos = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    s.depth = 0;
+    s.expect = EXPECT_VALUE;
+    r->problem = PROBLEM_NONE;
+    for (;;) {
+        s.pos = skip_whitespace(text, len, s.pos);
+        if (s.pos >= len) {
+            if (s.expect != EXPECT_END)
+                syntax_unexpected(&s, r, "");
+            *tree_bytes = s.values > (SIZE_MAX - s.string_bytes) / item_bytes
+                              ? SIZE_MAX
+                              : s.values * item_bytes + s.string_bytes;
+            return;
+        }
+        if (!syntax_step(&s, r))
+            return;
+    }
+}
+
+/* ---- decode: errors ------------------------------------------------------------ */
+
+/* 1-based line and column (in characters) of byte offset pos. */
+static void locate(const char *text, size_t pos, size_t *line, size_t *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (text[i] == '\n') {
+            ++*line;
+            *column = 1;
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            ++*column;
+        }
+    }
+}
+
+static void format_decode_error(const char *text, const syntax_problem *r, char *msg, size_t size)
+{
+    size_t line, column, shown;
+    locate(text, r->pos, &line, &column);
+    switch (r->problem) {
+    case PROBLEM_TOO_DEEP:
+        snprintf(msg, size,
+                 "json.decode: nesting deeper than %d at line %zu, column %zu (byte %zu)",
+                 JSON_MAX_DEPTH, line, column, r->pos);
+        break;
+    case PROBLEM_INTEGER_RANGE:
+        shown = r->token_len > 40 ? 40 : r->token_len;
+        snprintf(msg, size,
+                 "json.decode: integer %.*s%s at line %zu, column %zu is outside ±2^53 and "
+                 "cannot be represented exactly",
+                 (int)shown, text + r->pos, r->token_len > 40 ? "..." : "", line, column);
+        break;
+    default:
+        snprintf(msg, size, "json.decode: invalid JSON at line %zu, column %zu (byte %zu): %s",
+                 line, column, r->pos, r->reason);
+        break;
+    }
+}
+
+/* ---- decode: tree to Lua ------------------------------------------------------- */
+
+typedef struct decoder {
+    cJSON *tree;
+    const char *text;
+    size_t len;
+    size_t next_number; /* where the search for the next number token starts */
+} decoder;
+
+/* Finds the next number token in the text: the k-th number of the tree (in
+ * document order) is the k-th number token, since strings, which may hold
+ * digits, are skipped whole. Returns whether it is written as an integer. */
+static bool next_number_token(lua_State *L, decoder *d, size_t *start)
+{
+    const char *t = d->text;
+    size_t i = d->next_number, len = d->len;
+    bool integer = true;
+    while (i < len && t[i] != '-' && !is_digit((unsigned char)t[i])) {
+        if (t[i++] != '"')
+            continue;
+        while (i < len && t[i] != '"')
+            i += t[i] == '\\' ? 2 : 1;
+        i++;
+    }
+    if (i >= len)
+        luaL_error(L, "json.decode: internal error: number tokens out of step");
+    *start = i;
+    for (i++; i < len && is_number_char((unsigned char)t[i]); i++)
+        integer = integer && t[i] != '.' && t[i] != 'e' && t[i] != 'E';
+    d->next_number = i;
+    return integer;
+}
+
+static void push_number(lua_State *L, decoder *d, const cJSON *item)
+{
+    size_t start, shown, line, column;
+    char msg[160];
+    if (next_number_token(L, d, &start)) {
+        /* exact: the syntax check bounded integers to ±(2^53 - 1) */
+        lua_pushinteger(L, (lua_Integer)item->valuedouble);
+        return;
+    }
+    if (isfinite(item->valuedouble)) {
+        lua_pushnumber(L, item->valuedouble);
+        return;
+    }
+    shown = d->next_number - start;
+    locate(d->text, start, &line, &column);
+    snprintf(msg, sizeof msg,
+             "json.decode: number %.*s at line %zu, column %zu is too large for a double",
+             (int)(shown > 40 ? 40 : shown), d->text + start, line, column);
+    luaL_error(L, "%s", msg);
+}
+
+static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth);
+
+/* Sets one member on the object at `object`, the order list being on top. */
+static void push_member(lua_State *L, decoder *d, const cJSON *child, int depth, int object)
+{
+    int order = lua_gettop(L);
+    lua_pushstring(L, child->string != NULL ? child->string : "");
+    /* A duplicate key: the last value wins (as in JavaScript) and the key
+     * keeps the place of its first occurrence. */
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, order) == LUA_TNIL) {
+        lua_pushvalue(L, order);
+        append_key(L, order + 1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    push_value(L, d, child, depth);
+    lua_rawset(L, object);
+}
+
+static void push_array(lua_State *L, decoder *d, const cJSON *item, int depth)
+{
+    lua_Integer n = 0;
+    luaL_checkstack(L, 4, "json.decode");
+    lua_createtable(L, cJSON_GetArraySize(item), 0);
+    for (const cJSON *child = item->child; child != NULL; child = child->next) {
+        push_value(L, d, child, depth);
+        lua_rawseti(L, -2, ++n);
+    }
+    lua_pushvalue(L, UV_ARRAY_MT);
+    lua_setmetatable(L, -2);
+}
+
+static void push_object(lua_State *L, decoder *d, const cJSON *item, int depth)
+{
+    int size = cJSON_GetArraySize(item), object;
+    luaL_checkstack(L, 10, "json.decode");
+    lua_createtable(L, 0, size);
+    object = lua_gettop(L);
+    if (size > 0) {
+        lua_pushvalue(L, object);
+        lua_createtable(L, size, size);
+        for (const cJSON *child = item->child; child != NULL; child = child->next)
+            push_member(L, d, child, depth, object);
+        lua_rawset(L, UV_KEY_ORDERS);
+    }
+    lua_pushvalue(L, UV_OBJECT_MT);
+    lua_setmetatable(L, object);
+}
+
+static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
+{
+    switch (item->type & 0xFF) {
+    case cJSON_NULL: lua_pushlightuserdata(L, JSON_NULL); break;
+    case cJSON_False: lua_pushboolean(L, 0); break;
+    case cJSON_True: lua_pushboolean(L, 1); break;
+    case cJSON_Number: push_number(L, d, item); break;
+    case cJSON_String: lua_pushstring(L, item->valuestring); break;
+    case cJSON_Array:
+    case cJSON_Object:
+        /* the syntax check already refused deeper text; this guards the C stack */
+        if (depth >= JSON_MAX_DEPTH)
+            luaL_error(L, "json.decode: nesting deeper than %d", JSON_MAX_DEPTH);
+        if ((item->type & 0xFF) == cJSON_Array)
+            push_array(L, d, item, depth + 1);
+        else
+            push_object(L, d, item, depth + 1);
+        break;
+    default:
+        luaL_error(L, "json.decode: unexpected cJSON item type %d", item->type);
+    }
+}
+
+/* Raises for a text that is not JSON. Otherwise pushes a userdata as
+ * large as cJSON's tree will be: cJSON allocates with malloc, which the
+ * script's memory limit does not see, and this reservation (never written,
+ * so mostly never resident) makes the limit apply to the tree as well. */
+static void check_text(lua_State *L, const char *text, size_t len)
+{
+    syntax_problem problem;
+    size_t tree_bytes;
+    check_syntax(text, len, &problem, &tree_bytes);
+    if (problem.problem != PROBLEM_NONE) {
+        char msg[256];
+        format_decode_error(text, &problem, msg, sizeof msg);
+        luaL_error(L, "%s", msg);
+    }
+    if (tree_bytes == SIZE_MAX)
+        luaL_error(L, "json.decode: text too large");
+    lua_newuserdatauv(L, tree_bytes, 0);
+}
+
+/* Runs protected (lua_pcall) with the decoder as a light userdata: any
+ * push may raise out of memory, and the caller still holds the tree. */
+static int decode_tree(lua_State *L)
+{
+    decoder *d = lua_touserdata(L, 1);
+    push_value(L, d, d->tree, 0);
+    return 1;
+}
+
+static int json_decode(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    decoder d = { NULL, text, len, 0 };
+    int status;
+    lua_settop(L, 1);
+    luaL_checkstack(L, 6, "json.decode");
+    check_text(L, text, len);
+    /* allocated before the tree exists, so that no allocation failure can
+     * strand it */
+    lua_pushvalue(L, UV_OBJECT_MT);
+    lua_pushvalue(L, UV_ARRAY_MT);
+    lua_pushvalue(L, UV_KEY_ORDERS);
+    lua_pushcclosure(L, decode_tree, 3);
+    /* where the syntax check began, past a byte order mark: cJSON would
+     * skip one only when a byte follows it */
+    d.next_number = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    d.tree = cJSON_ParseWithLengthOpts(text + d.next_number, len - d.next_number, NULL, 0);
+    if (d.tree == NULL) /* the text is valid: cJSON's malloc failed */
+        return luaL_error(L, "json.decode: not enough memory");
+    lua_pushlightuserdata(L, &d);
+    status = lua_pcall(L, 1, 1, 0);
+    cJSON_Delete(d.tree);
+    if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) {
+        /* raised inside decode_tree: add the script's position, as
+         * luaL_error does for errors raised here */
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    if (status != LUA_OK)
+        return lua_error(L);
+    return 1;
+}
+
+/* ---- encode ------------------------------------------------------------------- */
+
+/* One step of the path from the encoded value to the current one. */
+typedef struct path_step {
+    const char *key; /* NULL: an array index */
+    size_t key_len;
+    lua_Integer index;
+} path_step;
+
+typedef struct encoder {
+    lua_State *L;
+    int out_slot; /* stack slot of the userdata that holds the output */
+    char *out;
+    size_t len, cap;
+    int indent;
+    /* the tables being encoded (for cycles) and how each was reached */
+    const void *open_tables[JSON_MAX_DEPTH];
+    path_step path[JSON_MAX_DEPTH];
+} encoder;
+
+/* The output is a plain userdata at a fixed slot rather than a luaL_Buffer:
+ * a luaL_Buffer needs the stack balanced between its calls, and the
+ * encoder keeps tables and keys on the stack as it descends. */
+static void out_reserve(encoder *e, size_t n)
+{
+    size_t cap = e->cap;
+    char *bigger;
+    if (cap - e->len >= n)
+        return;
+    while (cap - e->len < n) {
+        if (cap > SIZE_MAX / 2)
+            luaL_error(e->L, "json.encode: output too large");
+        cap *= 2;
+    }
+    bigger = lua_newuserdatauv(e->L, cap, 0);
+    memcpy(bigger, e->out, e->len);
+    lua_replace(e->L, e->out_slot);
+    e->out = bigger;
+    e->cap = cap;
+}
+
+static void out_add(encoder *e, const char *s, size_t n)
+{
+    out_reserve(e, n);
+    memcpy(e->out + e->len, s, n);
+    e->len += n;
+}
+
+static void out_char(encoder *e, char c)
+{
+    out_reserve(e, 1);
+    e->out[e->len++] = c;
+}
+
+/* JSON.stringify's layout: with an indent, each member on its own line. */
+static void out_newline(encoder *e, int level)
+{
+    size_t spaces = (size_t)e->indent * (size_t)level;
+    if (e->indent == 0)
+        return;
+    out_reserve(e, spaces + 1);
+    e->out[e->len++] = '\n';
+    memset(e->out + e->len, ' ', spaces);
+    e->len += spaces;
+}
+
+static bool is_identifier(const char *s, size_t len)
+{
+    if (len == 0 || is_digit((unsigned char)s[0]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(is_digit((unsigned char)s[i]) || s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= 'A' && s[i] <= 'Z')))
+            return false;
+    return true;
+}
+
+static void add_quoted_key(luaL_Buffer *b, const char *key, size_t len)
+{
+    size_t shown = len;
+    char hex[8];
+    if (shown > 40) {
+        shown = 40;
+        while (shown > 0 && ((unsigned char)key[shown] & 0xC0) == 0x80)
+            shown--; /* keep a UTF-8 sequence whole */
+    }
+    luaL_addstring(b, "[\"");
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c == '"' || c == '\\') {
+            luaL_addchar(b, '\\');
+            luaL_addchar(b, (char)c);
+        } else if (c < 0x20) {
+            snprintf(hex, sizeof hex, "\\u%04x", c);
+            luaL_addstring(b, hex);
+        } else {
+            luaL_addchar(b, (char)c);
+        }
+    }
+    luaL_addstring(b, shown < len ? "...\"]" : "\"]");
+}
+
+/* Pushes the path of the value reached by the first nsteps steps, as
+ * $.servers[2]["odd key"] (indexes 1-based, as in Lua), and returns it. */
+static const char *push_path(encoder *e, int nsteps)
+{
+    luaL_Buffer b;
+    char index[32];
+    luaL_buffinit(e->L, &b);
+    luaL_addchar(&b, '$');
+    for (int i = 0; i < nsteps; i++) {
+        const path_step *s = &e->path[i];
+        if (s->key == NULL) {
+            snprintf(index, sizeof index, "[%lld]", (long long)s->index);
+            luaL_addstring(&b, index);
+        } else if (is_identifier(s->key, s->key_len)) {
+            luaL_addchar(&b, '.');
+            luaL_addlstring(&b, s->key, s->key_len);
+        } else {
+            add_quoted_key(&b, s->key, s->key_len);
+        }
+    }
+    luaL_pushresult(&b);
+    return lua_tostring(e->L, -1);
+}
+
+static void encode_string(encoder *e, const char *s, size_t len, int nsteps, const char *what)
+{
+    static const char hexdigits[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0, i = 0;
+    out_char(e, '"');
+    while (i < len) {
+        size_t n = 1;
+        char esc[6] = { '\\', 0, '0', '0', 0, 0 };
+        if (u[i] >= 0x80 && (n = utf8_sequence_length(u + i, len - i)) == 0)
+            luaL_error(e->L, "json.encode: %s at %s is not valid UTF-8", what,
+                       push_path(e, nsteps));
+        if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\') {
+            i += n;
+            continue;
+        }
+        out_add(e, s + run, i - run);
+        switch (u[i]) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[4] = hexdigits[u[i] >> 4];
+            esc[5] = hexdigits[u[i] & 15];
+            break;
+        }
+        out_add(e, esc, esc[1] == 'u' ? 6 : 2);
+        run = ++i;
+    }
+    out_add(e, s + run, len - run);
+    out_char(e, '"');
+}
+
+/* Writes v as the shortest of %.15g..%.17g that reads back exactly, with
+ * "." whatever the locale's decimal point, no leading zeros in the exponent
+ * (1e-7, as JavaScript writes it) and ".0" when it would otherwise read
+ * back as an integer. Returns the length. */
+static size_t format_float(double v, char out[40])
+{
+    char raw[40];
+    size_t n = 0, i = 0;
+    for (int precision = 15; precision <= 17; precision++) {
+        snprintf(raw, sizeof raw, "%.*g", precision, v);
+        if (strtod(raw, NULL) == v)
+            break;
+    }
+    while (raw[i] != '\0') {
+        if (raw[i] == 'e') {
+            out[n++] = raw[i++];
+            if (raw[i] == '+' || raw[i] == '-')
+                out[n++] = raw[i++];
+            while (raw[i] == '0' && raw[i + 1] != '\0')
+                i++;
+        } else if (is_number_char((unsigned char)raw[i])) {
+            out[n++] = raw[i++];
+        } else {
+            out[n++] = '.'; /* the locale's decimal point, maybe several bytes */
+            while (raw[i] != '\0' && !is_number_char((unsigned char)raw[i]))
+                i++;
+        }
+    }
+    if (memchr(out, '.', n) == NULL && memchr(out, 'e', n) == NULL) {
+        out[n++] = '.';
+        out[n++] = '0';
+    }
+    return n;
+}
+
+static void encode_number(encoder *e, int idx, int nsteps)
+{
+    char text[40];
+    if (lua_isinteger(e->L, idx)) {
+        lua_Integer i = lua_tointeger(e->L, idx);
+        if (i > JSON_MAX_SAFE_INTEGER || i < -JSON_MAX_SAFE_INTEGER)
+            luaL_error(e->L,
+                       "json.encode: integer %I at %s is outside ±2^53 and cannot be "
+                       "represented exactly",
+                       (LUAI_UACINT)i, push_path(e, nsteps));
+        int n = snprintf(text, sizeof text, "%lld", (long long)i);
+        out_add(e, text, (size_t)n);
+        return;
+    }
+    double v = lua_tonumber(e->L, idx);
+    if (!isfinite(v))
+        luaL_error(e->L, "json.encode: %s at %s cannot be encoded (JSON has no NaN or infinity)",
+                   isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", push_path(e, nsteps));
+    size_t n = format_float(v, text);
+    out_add(e, text, n);
+}
+
+static void encode_value(encoder *e, int idx, int nsteps);
+
+/* What the keys of a table say about it. */
+typedef struct key_census {
+    lua_Integer count, strings, integers, max_index;
+    bool bad_index;        /* an integer key < 1 */
+    const char *odd_type;  /* the type of a key neither string nor integer */
+    lua_Integer bad_index_value;
+} key_census;
+
+static void count_keys(lua_State *L, int table, key_census *c)
+{
+    memset(c, 0, sizeof *c);
+    lua_pushnil(L);
+    while (lua_next(L, table)) {
+        lua_pop(L, 1);
+        c->count++;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            c->strings++;
+        } else if (lua_isinteger(L, -1)) {
+            lua_Integer i = lua_tointeger(L, -1);
+            c->integers++;
+            if (i < 1 && !c->bad_index) {
+                c->bad_index = true;
+                c->bad_index_value = i;
+            }
+            if (i > c->max_index)
+                c->max_index = i;
+        } else if (c->odd_type == NULL) {
+            c->odd_type = lua_type(L, -1) == LUA_TNUMBER ? "float" : luaL_typename(L, -1);
+        }
+    }
+}
+
+static lua_Integer first_hole(lua_State *L, int table)
+{
+    lua_Integer i = 1;
+    while (lua_rawgeti(L, table, i) != LUA_TNIL) {
+        lua_pop(L, 1);
+        i++;
+    }
+    lua_pop(L, 1);
+    return i;
+}
+
+/* Checks an array candidate's keys are exactly 1..n; returns n. */
+static lua_Integer check_array_keys(encoder *e, int table, int nsteps, const key_census *c)
+{
+    lua_State *L = e->L;
+    if (c->bad_index)
+        luaL_error(L, "json.encode: table at %s has the index %I (arrays must be 1..n)",
+                   push_path(e, nsteps), (LUAI_UACINT)c->bad_index_value);
+    if (c->count != c->max_index)
+        luaL_error(L, "json.encode: table at %s has a hole at index %I (arrays must be 1..n)",
+                   push_path(e, nsteps), (LUAI_UACINT)first_hole(L, table));
+    return c->max_index;
+}
+
+/* Decides how the table is written: returns -1 for an object, else the
+ * length of the array. Raises for tables that are neither. */
+static lua_Integer table_shape(encoder *e, int table, int nsteps)
+{
+    lua_State *L = e->L;
+    key_census c;
+    count_keys(L, table, &c);
+    if (metatable_is(L, table, UV_ARRAY_MT) == 1) {
+        if (c.strings > 0 || c.odd_type != NULL)
+            luaL_error(L, "json.encode: table at %s is a JSON array but has keys other than 1..n",
+                       push_path(e, nsteps));
+        return check_array_keys(e, table, nsteps, &c);
+    }
+    if (metatable_is(L, table, UV_OBJECT_MT) == 1) {
+        if (c.strings != c.count)
+            luaL_error(L, "json.encode: table at %s is a JSON object but has a key that is not a "
+                       "string", push_path(e, nsteps));
+        return -1;
+    }
+    if (c.odd_type != NULL)
+        luaL_error(L, "json.encode: table at %s has a %s key (JSON keys must be strings)",
+                   push_path(e, nsteps), c.odd_type);
+    if (c.strings > 0 && c.integers > 0)
+        luaL_error(L, "json.encode: table at %s mixes integer and string keys",
+                   push_path(e, nsteps));
+    if (c.integers > 0)
+        return check_array_keys(e, table, nsteps, &c);
+    return -1;
+}
+
+static void encode_array(encoder *e, int table, int nsteps, lua_Integer n)
+{
+    if (n == 0) {
+        out_add(e, "[]", 2);
+        return;
+    }
+    out_char(e, '[');
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1)
+            out_char(e, ',');
+        out_newline(e, nsteps + 1);
+        e->path[nsteps] = (path_step){ NULL, 0, i };
+        lua_rawgeti(e->L, table, i);
+        encode_value(e, lua_gettop(e->L), nsteps + 1);
+        lua_pop(e->L, 1);
+    }
+    out_newline(e, nsteps);
+    out_char(e, ']');
+}
+
+/* Writes the member whose key is at -2 and value at -1. */
+static void encode_member(encoder *e, int nsteps, bool first)
+{
+    size_t len;
+    const char *key = lua_tolstring(e->L, -2, &len);
+    if (!first)
+        out_char(e, ',');
+    out_newline(e, nsteps + 1);
+    encode_string(e, key, len, nsteps, "a key of the object");
+    out_add(e, ": ", e->indent > 0 ? 2 : 1);
+    e->path[nsteps] = (path_step){ key, len, 0 };
+    encode_value(e, lua_gettop(e->L), nsteps + 1);
+}
+
+/* Writes the members the key order lists (the order list is at `order`),
+ * in that order; returns how many. A listed key counts only at the slot
+ * its reverse entry names and only while the object still has it. */
+static lua_Integer encode_listed_members(encoder *e, int table, int nsteps, int order)
+{
+    lua_State *L = e->L;
+    lua_Integer written = 0, n = (lua_Integer)lua_rawlen(L, order);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, order, i);
+        lua_pushvalue(L, -1);
+        bool current = lua_rawget(L, order) == LUA_TNUMBER && lua_tointeger(L, -1) == i;
+        lua_pop(L, 1);
+        if (current) {
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, table) != LUA_TNIL) {
+                encode_member(e, nsteps, written == 0);
+                written++;
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    return written;
+}
+
+static void encode_object(encoder *e, int table, int nsteps)
+{
+    lua_State *L = e->L;
+    lua_Integer written = 0;
+    size_t nkeys;
+    key_ref *keys;
+    int order = 0;
+    lua_pushvalue(L, table);
+    if (lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE)
+        order = lua_gettop(L);
+    out_char(e, '{');
+    if (order != 0)
+        written = encode_listed_members(e, table, nsteps, order);
+    /* keys the order does not know (unmarked tables, rawset) go after the
+     * listed ones, sorted, so that the output is deterministic */
+    keys = push_sorted_keys(L, table, order, &nkeys);
+    for (size_t i = 0; i < nkeys; i++) {
+        lua_pushlstring(L, keys[i].text, keys[i].len);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, table);
+        encode_member(e, nsteps, written == 0);
+        written++;
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
+    if (written > 0)
+        out_newline(e, nsteps);
+    out_char(e, '}');
+}
+
+static void encode_table(encoder *e, int table, int nsteps)
+{
+    lua_State *L = e->L;
+    const void *self = lua_topointer(L, table);
+    lua_Integer n;
+    for (int i = 0; i < nsteps; i++)
+        if (e->open_tables[i] == self)
+            luaL_error(L, "json.encode: cycle at %s", push_path(e, nsteps));
+    if (nsteps >= JSON_MAX_DEPTH) {
+        luaL_error(L, "json.encode: nesting deeper than %d at %s", JSON_MAX_DEPTH,
+                   push_path(e, nsteps));
+        return;
+    }
+    luaL_checkstack(L, 10, "json.encode");
+    e->open_tables[nsteps] = self;
+    n = table_shape(e, table, nsteps);
+    if (n < 0)
+        encode_object(e, table, nsteps);
+    else
+        encode_array(e, table, nsteps, n);
+}
+
+static void encode_value(encoder *e, int idx, int nsteps)
+{
+    lua_State *L = e->L;
+    size_t len;
+    const char *s;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx))
+            out_add(e, "true", 4);
+        else
+            out_add(e, "false", 5);
+        return;
+    case LUA_TNUMBER:
+        encode_number(e, idx, nsteps);
+        return;
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &len);
+        encode_string(e, s, len, nsteps, "string");
+        return;
+    case LUA_TTABLE:
+        encode_table(e, idx, nsteps);
+        return;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == JSON_NULL) {
+            out_add(e, "null", 4);
+            return;
+        }
+        break;
+    case LUA_TNIL:
+        luaL_error(L, "json.encode: cannot encode nil at %s (json.null stands for null)",
+                   push_path(e, nsteps));
+        return;
+    default:
+        break;
+    }
+    luaL_error(L, "json.encode: cannot encode a %s at %s", luaL_typename(L, idx),
+               push_path(e, nsteps));
+}
+
+/* The indent option: an integer 0..JSON_MAX_INDENT; 0 when absent. */
+static int check_indent(lua_State *L, int arg)
+{
+    lua_Integer indent = 0;
+    int exact = 0;
+    if (lua_isnoneornil(L, arg))
+        return 0;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "indent") != 0)
+            luaL_argerror(L, arg, "unknown option (only 'indent' is known)");
+    }
+    lua_pushliteral(L, "indent");
+    if (lua_rawget(L, arg) == LUA_TNUMBER)
+        indent = lua_tointegerx(L, -1, &exact);
+    else
+        exact = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (!exact || indent < 0 || indent > JSON_MAX_INDENT)
+        luaL_argerror(L, arg, "indent must be an integer from 0 to 16");
+    return (int)indent;
+}
+
+static int json_encode(lua_State *L)
+{
+    encoder e;
+    luaL_checkany(L, 1);
+    e.indent = check_indent(L, 2);
+    lua_settop(L, 1);
+    e.L = L;
+    e.cap = 256;
+    e.len = 0;
+    e.out = lua_newuserdatauv(L, e.cap, 0);
+    e.out_slot = lua_gettop(L);
+    encode_value(&e, 1, 0);
+    lua_pushlstring(L, e.out, e.len);
+    return 1;
+}
+
+/* ---- null, array, object ------------------------------------------------------- */
+
+/* The table argument (a new one when absent), refused when it already has
+ * a metatable other than `mt`; returns whether it already had `mt`. */
+static bool check_markable(lua_State *L, int mt)
+{
+    int marked;
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    marked = metatable_is(L, 1, mt);
+    if (marked < 0)
+        luaL_argerror(L, 1, "table already has another metatable");
+    return marked == 1;
+}
+
+static int json_array(lua_State *L)
+{
+    if (!check_markable(L, UV_ARRAY_MT)) {
+        lua_pushvalue(L, UV_ARRAY_MT);
+        lua_setmetatable(L, 1);
+    }
+    return 1;
+}
+
+/* Marks the table as an object; its present keys take their sorted order,
+ * keys added later go after them. */
+static int json_object(lua_State *L)
+{
+    size_t nkeys;
+    key_ref *keys;
+    if (check_markable(L, UV_OBJECT_MT))
+        return 1;
+    keys = push_sorted_keys(L, 1, 0, &nkeys);
+    if (nkeys > 0) {
+        push_key_order(L, 1);
+        int order = lua_gettop(L);
+        for (size_t i = 0; i < nkeys; i++) {
+            lua_pushlstring(L, keys[i].text, keys[i].len);
+            lua_pushvalue(L, order);
+            append_key(L, -2);
+            lua_pop(L, 2);
+        }
+    }
+    lua_settop(L, 1);
+    lua_pushvalue(L, UV_OBJECT_MT);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static const luaL_Reg json_functions[] = {
+    { "decode", json_decode },
+    { "encode", json_encode },
+    { "array", json_array },
+    { "object", json_object },
+    { "null", NULL },
+    { NULL, NULL },
+};
+
+void mig_open_json(lua_State *L)
+{
+    luaL_checkstack(L, 8, "json");
+    lua_createtable(L, 0, 5); /* the module */
+    lua_createtable(L, 0, 2); /* object metatable */
+    lua_pushliteral(L, "json object");
+    lua_setfield(L, -2, "__metatable"); /* scripts cannot reach it (to add a __gc, say) */
+    lua_createtable(L, 0, 1); /* array metatable */
+    lua_pushliteral(L, "json array");
+    lua_setfield(L, -2, "__metatable");
+    lua_createtable(L, 0, 0); /* key orders, weak: an object takes its order along */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, object_newindex, 3);
+    lua_setfield(L, -4, "__newindex");
+    luaL_setfuncs(L, json_functions, 3);
+    lua_pushlightuserdata(L, JSON_NULL);
+    lua_setfield(L, -2, "null");
+}
