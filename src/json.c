@@ -741,7 +741,7 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
 static void check_text(lua_State *L, const char *text, size_t len)
 {
     syntax_problem problem;
-    size_t tree_bytes;
+    size_t tree_bytes = 0;
     check_syntax(text, len, &problem, &tree_bytes);
     if (problem.problem != PROBLEM_NONE) {
         char msg[256];
@@ -1351,11 +1351,54 @@ static int json_object(lua_State *L)
     return 1;
 }
 
+/* json.rename(object, old, new): renames a key where it stands, so a
+ * rewritten config shows one changed line instead of a key moved to the end. */
+static int json_rename(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkstring(L, 2);
+    luaL_checkstring(L, 3);
+    lua_settop(L, 3);
+    if (lua_rawequal(L, 2, 3))
+        return 0;
+    lua_pushvalue(L, 3);
+    if (lua_rawget(L, 1) != LUA_TNIL)
+        return luaL_error(L, "json.rename: key \"%s\" exists already", lua_tostring(L, 3));
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, 1) == LUA_TNIL)
+        return luaL_error(L, "json.rename: no key \"%s\"", lua_tostring(L, 2));
+    int value = lua_gettop(L);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE) {
+        int order = lua_gettop(L);
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, order) == LUA_TNUMBER) { /* the old key's slot */
+            lua_Integer slot = lua_tointeger(L, -1);
+            lua_pushvalue(L, 3);
+            lua_rawseti(L, order, slot);
+            lua_pushvalue(L, 3);
+            lua_pushinteger(L, slot);
+            lua_rawset(L, order);
+            lua_pushvalue(L, 2);
+            lua_pushnil(L);
+            lua_rawset(L, order);
+        }
+    }
+    lua_pushvalue(L, 3);
+    lua_pushvalue(L, value);
+    lua_rawset(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushnil(L);
+    lua_rawset(L, 1);
+    return 0;
+}
+
 static const luaL_Reg json_functions[] = {
     { "decode", json_decode },
     { "encode", json_encode },
     { "array", json_array },
     { "object", json_object },
+    { "rename", json_rename },
     { "null", NULL },
     { NULL, NULL },
 };

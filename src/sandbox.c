@@ -204,6 +204,113 @@ static int sb_setmetatable(lua_State *L)
     return 1;
 }
 
+/* ---- after a timeout -------------------------------------------------------------
+ * An error raised from a hook leaves hooks disabled in its thread until a
+ * protected call restores them, and Lua runs two kinds of script code in
+ * that window: an xpcall message handler, and the __close handlers of a
+ * coroutine that died (run by coroutine.close and coroutine.wrap). A loop
+ * there could never be interrupted, so once the deadline has passed none of
+ * them runs. */
+
+static int timed_out_error(lua_State *L)
+{
+    mig_sandbox *sb = sandbox_of(L);
+    return luaL_error(L, "%s timed out after %u ms", sb->phase, sb->cfg.timeout_ms);
+}
+
+static int sb_xpcall_handler(lua_State *L)
+{
+    if (sandbox_of(L)->timed_out)
+        return 1; /* the timeout passes through untouched */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static int finish_call(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    return lua_gettop(L);
+}
+
+static int sb_xpcall(lua_State *L)
+{
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, sb_xpcall_handler, 1);
+    lua_replace(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the original xpcall */
+    lua_insert(L, 1);
+    /* With a continuation, so the protected function may still yield. */
+    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, finish_call);
+    return lua_gettop(L);
+}
+
+static int sb_coclose(lua_State *L)
+{
+    if (sandbox_of(L)->timed_out)
+        return timed_out_error(L);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the original coroutine.close */
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* coroutine.wrap's function: resume, and on an error close the dead
+ * coroutine (unless timed out) and raise the error in the caller. */
+static int sb_wrap_call(lua_State *L)
+{
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(2)); /* coroutine.resume */
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the coroutine */
+    lua_rotate(L, 1, 2);
+    lua_call(L, n + 1, LUA_MULTRET);
+    if (lua_toboolean(L, 1))
+        return lua_gettop(L) - 1;
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int status = lua_status(co);
+    if (status != LUA_OK && status != LUA_YIELD) {
+        if (sandbox_of(L)->timed_out)
+            return timed_out_error(L);
+        lua_resetthread(co); /* runs its pending __close handlers */
+    }
+    lua_settop(L, 2);
+    if (lua_type(L, 2) == LUA_TSTRING) { /* as the stock wrap: add where */
+        luaL_where(L, 1);
+        lua_insert(L, 2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int sb_cowrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, sb_wrap_call, 2);
+    return 1;
+}
+
+static void guard_timeout_paths(lua_State *L)
+{
+    lua_getglobal(L, "xpcall");
+    lua_pushcclosure(L, sb_xpcall, 1);
+    lua_setglobal(L, "xpcall");
+    lua_getglobal(L, LUA_COLIBNAME);
+    lua_getfield(L, -1, "close");
+    lua_pushcclosure(L, sb_coclose, 1);
+    lua_setfield(L, -2, "close");
+    lua_getfield(L, -1, "resume");
+    lua_pushcclosure(L, sb_cowrap, 1);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+}
+
 static int sb_log(lua_State *L)
 {
     mig_sandbox *sb = sandbox_of(L);
@@ -415,6 +522,7 @@ static void open_base_libraries(lua_State *L)
     replace_global(L, "collectgarbage", sb_collectgarbage, false);
     replace_global(L, "setmetatable", sb_setmetatable, true);
     replace_global(L, "require", sb_require, false);
+    guard_timeout_paths(L);
     /* string.dump makes bytecode, the way to forge a malicious binary chunk. */
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
@@ -565,7 +673,7 @@ static int sb_invoke(lua_State *L)
                                                 luaL_tolstring(L, 1, NULL))
                               : luaL_typename(L, 1);
         lua_pushinteger(L, MIG_CALL_ERROR);
-        lua_pushfstring(L, "%s() returned %s; it must return %s (a forgotten `return`?)",
+        lua_pushfstring(L, "%s returned %s; it must return %s (a forgotten `return`?)",
                         sb->phase, got,
                         key == &KEY_CHECK ? "true or false" : "true, or false and a reason");
         return 2;

@@ -2,6 +2,7 @@
  * which trees are refused. */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -179,6 +179,24 @@ static void test_deleted_then_readded_key_goes_last(void **state)
     assert_rewrite(*state, "{\"a\":1,\"b\":2,\"c\":3}", "v.b = nil", 0, "{\"a\":1,\"c\":3}");
 }
 
+static void test_rename_keeps_the_key_in_place(void **state)
+{
+    assert_rewrite(*state, "{\"a\":1,\"old\":{\"x\":2},\"c\":3}",
+                   "json.rename(v, 'old', 'new')", 0, "{\"a\":1,\"new\":{\"x\":2},\"c\":3}");
+    /* a key deleted earlier may be the new name; later keys still go last */
+    assert_rewrite(*state, "{\"a\":1,\"b\":2,\"c\":3}",
+                   "v.c = nil; json.rename(v, 'a', 'c'); v.d = 4", 0,
+                   "{\"c\":1,\"b\":2,\"d\":4}");
+    /* unmarked tables have no order to keep: the key is simply renamed */
+    assert_string_equal(run_ok(*state, "local t = {x = 1} json.rename(t, 'x', 'y') "
+                                       "return json.encode(t)"),
+                        "{\"y\":1}");
+    assert_contains(run_err(*state, "json.rename(json.decode('{\"a\":1,\"b\":2}'), 'a', 'b')"),
+                    "json.rename: key \"b\" exists already");
+    assert_contains(run_err(*state, "json.rename(json.decode('{}'), 'a', 'b')"),
+                    "json.rename: no key \"a\"");
+}
+
 static void test_duplicate_key_keeps_first_place_and_last_value(void **state)
 {
     assert_rewrite(*state, "{\"a\":1,\"b\":2,\"a\":3}", "", 0, "{\"a\":3,\"b\":2}");
@@ -792,6 +810,7 @@ int main(void)
         T(test_decode_encode_reproduces_indented_text),
         T(test_changing_one_value_changes_only_that_value),
         T(test_new_keys_go_last_in_the_order_added),
+        T(test_rename_keeps_the_key_in_place),
         T(test_deleted_then_readded_key_goes_last),
         T(test_duplicate_key_keeps_first_place_and_last_value),
         T(test_rawset_keys_follow_the_ordered_ones_sorted),

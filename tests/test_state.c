@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,6 +205,8 @@ static pid_t hold_lock(tu_world *w, int *release_fd)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        close(go[1]); /* else this child would keep its own release pipe open */
+        close(ready[0]);
         int fd = open(lock, O_RDWR | O_CREAT, 0600);
         if (fd < 0 || flock(fd, LOCK_EX) != 0)
             _exit(1);
@@ -283,8 +287,8 @@ static void test_200_runs_leave_no_file_descriptor_open(void **state)
     for (int i = 0; i < 200; i++) {
         migrate_report *r = NULL;
         w->opts.dry_run = i % 3 == 0;
-        int rc = tu_run(w, NULL, NULL, &r);
-        assert_true(rc == MIGRATE_EFAILED);
+        /* A dry run calls no migrate(), so only real runs fail. */
+        assert_int_equal(tu_run(w, NULL, NULL, &r), w->opts.dry_run ? MIGRATE_OK : MIGRATE_EFAILED);
         migrate_report_free(r);
     }
     assert_int_equal(tu_count_fds(), before);
