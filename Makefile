@@ -35,7 +35,7 @@ OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
 # The test build of the library: same sources with the test seams compiled in.
 TOBJ := $(SRC:src/%.c=$(BUILD)/tobj/%.o) $(BUILD)/tobj/embedded.o
 
-.PHONY: all test demo bench lint clean install uninstall
+.PHONY: all test demo clean
 .DEFAULT_GOAL := all
 all: $(BUILD)/libmigrate.a $(BUILD)/libmigrate.so $(BUILD)/migrate-demo
 
@@ -90,11 +90,20 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/testutil.h $(BUILD)/libmigrate
 	    -Iinclude -Isrc -Itests $(DEP_CFLAGS) -o $@ $< $(TEST_HELPERS) \
 	    $(BUILD)/libmigrate-test.a $(DEP_LIBS) -lcmocka -lm
 
-test: $(TESTS) all
-	@sh tests/run.sh $(TESTS)
+# Other suites (fixtures, packaging, ...) add executables here from their
+# mk/*.mk fragment; each ends its output with "N passed, N failed".
+TEST_PROGRAMS :=
+
+test: $(TESTS) all test-programs
+	@sh tests/run.sh $(TESTS) $(TEST_PROGRAMS)
 
 demo: all
 	@sh tools/demo.sh $(BUILD)
 
 clean:
 	rm -rf build
+
+# One fragment per concern: install.mk, lint.mk, bench.mk, fixture.mk, ...
+include $(sort $(wildcard mk/*.mk))
+test-programs: $(TEST_PROGRAMS)
+.PHONY: test-programs

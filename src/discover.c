@@ -119,7 +119,8 @@ static int find_versions(const char *root, vdir **out, size_t *count, char *err)
         n++;
     }
     names_free(&all);
-    qsort(v, n, sizeof *v, cmp_vdir);
+    if (rc == MIGRATE_OK)
+        qsort(v, n, sizeof *v, cmp_vdir);
     for (size_t i = 1; rc == MIGRATE_OK && i < n; i++)
         if (cmp_vdir(&v[i - 1], &v[i]) == 0)
             rc = mig_errf(err, MIGRATE_EMANIFEST,
