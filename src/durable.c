@@ -82,8 +82,9 @@ static int create_temp(const char *path, mode_t create_mode, char **tmp_out, int
     return EEXIST;
 }
 
-static int write_all(int fd, const unsigned char *data, size_t len)
+int mig_write_all(int fd, const void *buf, size_t len)
 {
+    const unsigned char *data = buf;
     while (len > 0) {
         size_t chunk = len < (size_t)SSIZE_MAX ? len : (size_t)SSIZE_MAX;
         ssize_t n = write(fd, data, chunk);
@@ -100,18 +101,27 @@ static int write_all(int fd, const unsigned char *data, size_t len)
     return 0;
 }
 
+/* What the replaced file was: its mode and owner carry over to the new one. */
+typedef struct previous {
+    bool exists;
+    uid_t uid;
+    gid_t gid;
+} previous;
+
 /* Settles *mode (a negative one becomes the existing file's) and the mode
  * the temp file is created with. A new file without an explicit mode is
  * created 0644 and the kernel applies the umask: reading the umask means
  * changing it, which no thread-safe library may do. */
-static int choose_mode(const char *path, int *mode, mode_t *create_mode)
+static int choose_mode(const char *path, int *mode, mode_t *create_mode, previous *prev)
 {
     struct stat st;
+    prev->exists = false;
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode))
             return EISDIR;
         if (*mode < 0)
             *mode = (int)(st.st_mode & 07777);
+        *prev = (previous){true, st.st_uid, st.st_gid};
     } else if (errno != ENOENT) {
         return errno;
     }
@@ -121,15 +131,31 @@ static int choose_mode(const char *path, int *mode, mode_t *create_mode)
     return 0;
 }
 
+/* An executor running as root that rewrites a user's file must not hand
+ * it to root (the user's daemon could no longer read a 0600 config). Only
+ * root may give a file away; anyone else's temp is theirs already, as with
+ * any editor that saves by rename, so EPERM is not a failure. */
+static int keep_owner(int fd, const previous *prev)
+{
+    if (!prev->exists || (prev->uid == geteuid() && prev->gid == getegid()))
+        return 0;
+    if (fchown(fd, prev->uid, prev->gid) != 0 && errno != EPERM)
+        return errno;
+    return 0;
+}
+
 /* Everything between a created temp file and the rename over path: on
  * failure the caller removes the temp. Consumes fd. */
-static int fill_temp(int fd, const void *data, size_t len, int mode, const char **stage)
+static int fill_temp(int fd, mig_fill_fn fill, void *ctx, int mode, const previous *prev,
+                     const char **stage)
 {
     int err = 0;
-    if ((err = write_all(fd, data, len)) != 0) {
+    if ((err = fill(fd, ctx)) != 0) {
         *stage = "write";
+    } else if ((err = keep_owner(fd, prev)) != 0) {
+        *stage = "chown";
     } else if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) {
-        /* After the write: writing clears setuid/setgid bits (unless root). */
+        /* After the write and the chown: both clear setuid/setgid bits. */
         err = errno;
         *stage = "chmod";
     } else if (fsync(fd) != 0) {
@@ -145,21 +171,23 @@ static int fill_temp(int fd, const void *data, size_t len, int mode, const char 
     return err;
 }
 
-int mig_write_atomic(const char *path, const void *data, size_t len, int mode, const char **stage)
+int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
+                       const char **stage)
 {
     const char *ignored;
     if (stage == NULL)
         stage = &ignored;
     *stage = "open";
     mode_t create_mode;
-    int err = choose_mode(path, &mode, &create_mode);
+    previous prev = {false, 0, 0};
+    int err = choose_mode(path, &mode, &create_mode, &prev);
     if (err != 0)
         return err;
     char *tmp = NULL;
     int fd = -1;
     if ((err = create_temp(path, create_mode, &tmp, &fd)) != 0)
         return err;
-    err = fill_temp(fd, data, len, mode, stage);
+    err = fill_temp(fd, fill, ctx, mode, &prev, stage);
     if (err == 0) {
         MIG_TEST_SEAM("write_atomic:before-rename");
         if (rename(tmp, path) != 0) {
@@ -178,6 +206,23 @@ int mig_write_atomic(const char *path, const void *data, size_t len, int mode, c
     if ((err = mig_fsync_parent(path)) != 0)
         *stage = "fsync dir";
     return err;
+}
+
+typedef struct bytes {
+    const void *data;
+    size_t len;
+} bytes;
+
+static int fill_bytes(int fd, void *ctx)
+{
+    const bytes *b = ctx;
+    return mig_write_all(fd, b->data, b->len);
+}
+
+int mig_write_atomic(const char *path, const void *data, size_t len, int mode, const char **stage)
+{
+    bytes b = {data, len};
+    return mig_replace_atomic(path, fill_bytes, &b, mode, stage);
 }
 
 int mig_fsync_parent(const char *path)

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,7 +27,6 @@
 #define READ_ATTEMPTS 24      /* fs.read retries a file that grows while read */
 #define LIST_ATTEMPTS 8       /* fs.list retries a directory that grows while read */
 #define COPY_BUFFER (64 * 1024)
-#define TEMP_ATTEMPTS 100
 
 /* Error codes of our own beside errno values, for path_error(). */
 enum { RELATIVE_PATH = -1, NOT_REGULAR = -2, NUL_IN_PATH = -3 };
@@ -325,20 +323,6 @@ static int opt_mode(lua_State *L, int arg, int fallback)
 
 /* ---- Plain file work (no Lua in here) ---------------------------------- */
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len < (size_t)SSIZE_MAX ? len : (size_t)SSIZE_MAX);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? errno : EIO;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Reads the regular file path into buf (room bytes). *got == room means it
  * did not fit; *size is then what fstat says it holds now. */
 static int read_into(const char *path, char *buf, size_t room, size_t *got, off_t *size)
@@ -470,36 +454,6 @@ static int remove_entry(int dirfd, const char *name, int depth)
     return 0;
 }
 
-/* Creates ".<basename>.tmp-XXXXXX" beside path into tmp (PATH_MAX bytes),
- * the same name mig_write_atomic() uses, so the state guard covers it. */
-static int open_temp_beside(const char *path, char *tmp, int *fd)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    const char *slash = strrchr(path, '/');
-    int dir_len = (int)(slash - path);
-    for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
-        unsigned char random[6];
-        if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        char suffix[sizeof random + 1];
-        for (size_t i = 0; i < sizeof random; i++)
-            suffix[i] = alphabet[random[i] % (sizeof alphabet - 1)];
-        suffix[sizeof random] = '\0';
-        int n = snprintf(tmp, PATH_MAX, "%.*s/.%s.tmp-%s", dir_len, path, slash + 1, suffix);
-        if (n < 0 || n >= PATH_MAX)
-            return ENAMETOOLONG;
-        *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (*fd >= 0)
-            return 0;
-        if (errno != EEXIST)
-            return errno;
-    }
-    return EEXIST;
-}
-
 /* In-kernel copy where the file systems allow it (also reflinks), else
  * read/write through buf; either way continues at the current offsets.
  * The end is always confirmed by read(): copy_file_range() reports 0 bytes
@@ -518,7 +472,7 @@ static int copy_data(int in, int out, char *buf, size_t size)
             }
         } else {
             n = read(in, buf, size);
-            int err = n > 0 ? write_all(out, buf, (size_t)n) : 0;
+            int err = n > 0 ? mig_write_all(out, buf, (size_t)n) : 0;
             if (err != 0)
                 return err;
         }
@@ -529,55 +483,20 @@ static int copy_data(int in, int out, char *buf, size_t size)
     }
 }
 
-/* Fills the temp file out (consumed) from in with in's mode, durably. */
-static int fill_copy(int in, int out, mode_t mode, char *buf, const char **stage)
-{
-    int err = copy_data(in, out, buf, COPY_BUFFER);
-    if (err != 0) {
-        *stage = "write";
-    } else if (fchmod(out, mode) != 0) {
-        err = errno;
-        *stage = "chmod";
-    } else if (fsync(out) != 0) {
-        err = errno; /* never retried, as in mig_write_atomic() */
-        *stage = "fsync";
-    }
-    if (close(out) != 0 && err == 0) {
-        err = errno;
-        *stage = "close";
-    }
-    return err;
-}
+typedef struct copy_source {
+    int in;
+    char *buf;
+} copy_source;
 
-/* Everything after the source is open: temp beside dst, rename over dst,
- * fsync of dst's directory; the temp is removed on any failure. */
-static int copy_to(int in, mode_t mode, const char *dst, char *tmp, char *buf, const char **stage)
+static int fill_copy(int out, void *ctx)
 {
-    struct stat st;
-    if (stat(dst, &st) == 0 && S_ISDIR(st.st_mode))
-        return EISDIR;
-    int out = -1;
-    int err = open_temp_beside(dst, tmp, &out);
-    if (err != 0)
-        return err;
-    err = fill_copy(in, out, mode, buf, stage);
-    if (err == 0 && rename(tmp, dst) != 0) {
-        err = errno;
-        *stage = "rename";
-    }
-    if (err != 0) {
-        unlink(tmp);
-        return err;
-    }
-    if ((err = mig_fsync_parent(dst)) != 0)
-        *stage = "fsync dir";
-    return err;
+    const copy_source *src = ctx;
+    return copy_data(src->in, out, src->buf, COPY_BUFFER);
 }
 
 /* Copies src over dst atomically; *side is the argument (1 for src, 2 for
- * dst) the failure is about. tmp and buf are caller-provided Lua memory. */
-static int copy_file(const char *src, const char *dst, char *tmp, char *buf, const char **stage,
-                     int *side)
+ * dst) the failure is about. buf is caller-provided Lua memory. */
+static int copy_file(const char *src, const char *dst, char *buf, const char **stage, int *side)
 {
     *stage = "open";
     *side = 1;
@@ -590,7 +509,8 @@ static int copy_file(const char *src, const char *dst, char *tmp, char *buf, con
         err = S_ISDIR(st.st_mode) ? EISDIR : NOT_REGULAR;
     if (err == 0) {
         *side = 2;
-        err = copy_to(in, st.st_mode & 07777, dst, tmp, buf, stage);
+        copy_source from = {in, buf};
+        err = mig_replace_atomic(dst, fill_copy, &from, (int)(st.st_mode & 07777), stage);
     }
     close(in);
     return err;
@@ -848,10 +768,10 @@ static int fs_copy(lua_State *L)
     check_writable(L, "copy");
     const char *src = check_path(L, 1, "copy", FOLLOW);
     const char *dst = check_target(L, 2, "copy", FOLLOW);
-    char *tmp = lua_newuserdatauv(L, PATH_MAX + COPY_BUFFER, 0);
+    char *buf = lua_newuserdatauv(L, COPY_BUFFER, 0);
     const char *stage;
     int side;
-    int err = copy_file(src, dst, tmp, tmp + PATH_MAX, &stage, &side);
+    int err = copy_file(src, dst, buf, &stage, &side);
     if (err != 0)
         return stage_error(L, "copy", side, stage, err);
     return 0;

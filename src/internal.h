@@ -75,8 +75,19 @@ void mig_sha256_hex(const void *data, size_t len, char hex[65]);
  * mode < 0: keep the mode of the existing file, or 0644 & ~umask for a new
  * one; otherwise exactly `mode`.
  * Returns 0 or an errno value; *stage (if not NULL) names the failing step
- * ("open", "write", "fsync", "close", "rename", "fsync dir"). */
+ * ("open", "write", "chown", "chmod", "fsync", "close", "rename", "fsync dir"). */
 int mig_write_atomic(const char *path, const void *data, size_t len, int mode, const char **stage);
+
+/* The general form: fill(fd, ctx) writes the new content into the temp
+ * file (returning 0 or an errno value); the protocol around it is the
+ * same. The replaced file's owner and group carry over when the caller
+ * may give files away (root). */
+typedef int (*mig_fill_fn)(int fd, void *ctx);
+int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
+                       const char **stage);
+
+/* write() all of buf, retrying EINTR and short writes. 0 or an errno value. */
+int mig_write_all(int fd, const void *buf, size_t len);
 
 /* fsync() the directory that holds path. Returns 0 or an errno value. */
 int mig_fsync_parent(const char *path);

@@ -120,6 +120,28 @@ static void test_write_keeps_existing_mode(void **state)
     free(content);
 }
 
+static void test_write_as_root_keeps_the_owner_of_the_file_it_replaces(void **state)
+{
+    fixture *f = *state;
+    if (geteuid() != 0)
+        skip(); /* only root can give a file away; anyone else keeps their own */
+    tu_write(f->dir, "config.json", "old");
+    assert_int_equal(chown(f->file, 65534, 65534), 0);
+    assert_int_equal(chmod(f->file, 04600), 0);
+    assert_int_equal(mig_write_atomic(f->file, "new", 3, -1, NULL), 0);
+    struct stat st;
+    assert_int_equal(stat(f->file, &st), 0);
+    assert_int_equal(st.st_uid, 65534);
+    assert_int_equal(st.st_gid, 65534);
+    assert_int_equal(st.st_mode & 07777, 04600); /* chmod after chown keeps setuid */
+    /* a new file is the writer's own */
+    char *other = tu_path(f->dir, "fresh");
+    assert_int_equal(mig_write_atomic(other, "x", 1, -1, NULL), 0);
+    assert_int_equal(stat(other, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    free(other);
+}
+
 static void test_write_applies_explicit_mode_exactly_despite_umask(void **state)
 {
     fixture *f = *state;
@@ -433,6 +455,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_new_file_without_mode_gets_0644_through_umask,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_keeps_existing_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_as_root_keeps_the_owner_of_the_file_it_replaces,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_applies_explicit_mode_exactly_despite_umask,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_of_nothing_leaves_empty_file, setup, teardown),
