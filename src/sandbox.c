@@ -85,6 +85,13 @@ static bool past(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
+/* lua_pushfstring knows no %u: the limit goes through %I. */
+static int timed_out_error(lua_State *L)
+{
+    mig_sandbox *sb = sandbox_of(L);
+    return luaL_error(L, "%s timed out after %I ms", sb->phase, (lua_Integer)sb->cfg.timeout_ms);
+}
+
 /* Once the deadline has passed, the hook re-arms itself to fire at every
  * instruction: a script that catches the timeout with pcall is interrupted
  * again at its very next instruction, so the error always reaches the top. */
@@ -98,7 +105,11 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
         sb->timed_out = true;
     }
     lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "%s timed out after %u ms", sb->phase, sb->cfg.timeout_ms);
+    /* In a hook the running Lua function is level 0, not 1: blame it. */
+    luaL_where(L, 0);
+    lua_pushfstring(L, "%s timed out after %I ms", sb->phase, (lua_Integer)sb->cfg.timeout_ms);
+    lua_concat(L, 2);
+    lua_error(L);
 }
 
 static void arm_deadline(mig_sandbox *sb)
@@ -212,11 +223,6 @@ static int sb_setmetatable(lua_State *L)
  * there could never be interrupted, so once the deadline has passed none of
  * them runs. */
 
-static int timed_out_error(lua_State *L)
-{
-    mig_sandbox *sb = sandbox_of(L);
-    return luaL_error(L, "%s timed out after %u ms", sb->phase, sb->cfg.timeout_ms);
-}
 
 static int sb_xpcall_handler(lua_State *L)
 {
