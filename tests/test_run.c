@@ -517,6 +517,42 @@ static void test_migration_table_describes_the_script(void **state)
     migrate_report_free(r);
 }
 
+static void test_read_json_and_write_json_keep_order_mode_and_name_the_file(void **state)
+{
+    tu_world *w = *state;
+    tu_write(w->home, "conf.json", "{\n  \"b\": 1,\n  \"a\": [],\n  \"c\": {}\n}\n");
+    char *conf = tu_path(w->home, "conf.json");
+    assert_int_equal(chmod(conf, 0640), 0);
+    tu_write(w->home, "broken.json", "{\"a\": 1,\n \"b\" 2}");
+    tu_script(w, "v1.0.0/001_json.lua",
+              "function check() return fs.read_json('~/conf.json').b == 2 end\n"
+              "function migrate()\n"
+              "  local c = fs.read_json('~/conf.json')\n"
+              "  c.b = 2\n"
+              "  c.d = true\n"
+              "  fs.write_json('~/conf.json', c)\n"
+              "  return true\n"
+              "end\n");
+    tu_script(w, "v1.0.1/001_broken.lua",
+              "function check() return false end\n"
+              "function migrate() fs.read_json('~/broken.json') return true end\n");
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_EFAILED);
+    assert_int_equal(outcome(r, 0), MIGRATE_APPLIED);
+    const char *err = migrate_report_failed(r)->error;
+    assert_contains(err, "fs.read_json: \"~/broken.json\"");
+    assert_contains(err, "line 2");
+    assert_contains(err, "001_broken.lua:2:");
+    migrate_report_free(r);
+    char *text = tu_read(conf, NULL);
+    assert_string_equal(text, "{\n  \"b\": 2,\n  \"a\": [],\n  \"c\": {},\n  \"d\": true\n}\n");
+    free(text);
+    struct stat st;
+    assert_int_equal(stat(conf, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    free(conf);
+}
+
 static void test_null_options_and_null_out_are_accepted(void **state)
 {
     (void)state;
@@ -574,6 +610,7 @@ int main(void)
         T(test_events_and_script_logs),
         T(test_failed_report_json_says_failed),
         T(test_migration_table_describes_the_script),
+        T(test_read_json_and_write_json_keep_order_mode_and_name_the_file),
         T(test_null_options_and_null_out_are_accepted),
         T(test_strerror_and_names),
     };
