@@ -8,21 +8,6 @@
 
 static const char NOOP[] = "function check() return false end function migrate() return true end";
 
-static int setup(void **state)
-{
-    tu_world *w = malloc(sizeof *w);
-    tu_world_init(w);
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tu_world_free(*state);
-    free(*state);
-    return 0;
-}
-
 /* The ids of a discovery, joined with spaces. */
 static char *ids(tu_world *w, const char *from, const char *to, int *rc)
 {
@@ -210,26 +195,22 @@ static void test_result_fields(void **state)
 
 int main(void)
 {
+#define T(name) cmocka_unit_test_setup_teardown(name, tu_world_setup, tu_world_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_range_excludes_from_and_includes_to, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_null_bounds_are_unbounded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_downgrade_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_bounds_are_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_order_is_version_then_number_numerically, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_version_directory_is_an_error, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_version_file_instead_of_directory_is_an_error,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_equal_precedence_directories_are_an_error, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_numbers_name_both_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_numbered_name_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_number_overflow_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_migrations_dir_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discover_runs_no_lua_and_writes_nothing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_result_fields, setup, teardown),
+        T(test_range_excludes_from_and_includes_to),
+        T(test_null_bounds_are_unbounded),
+        T(test_downgrade_is_refused),
+        T(test_malformed_bounds_are_refused),
+        T(test_order_is_version_then_number_numerically),
+        T(test_malformed_version_directory_is_an_error),
+        T(test_version_file_instead_of_directory_is_an_error),
+        T(test_equal_precedence_directories_are_an_error),
+        T(test_duplicate_numbers_name_both_files),
+        T(test_malformed_numbered_name_is_an_error),
+        T(test_number_overflow_is_an_error),
+        T(test_missing_migrations_dir_is_an_error),
+        T(test_discover_runs_no_lua_and_writes_nothing),
+        T(test_result_fields),
     };
     return cmocka_run_group_tests_name("discover", tests, NULL, NULL);
 }

@@ -45,21 +45,6 @@ static mode_t mode_of(const char *path)
     return st.st_mode & 07777;
 }
 
-/* Temp files of an atomic write left in dir: ".<name>.tmp-XXXXXX". */
-static int count_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp-") != NULL)
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Runs check() as uid/gid 65534 in a child when root (root bypasses file
  * permissions); as an ordinary user, in this process. */
 static bool as_nobody(bool (*check)(void *), void *arg)
@@ -88,7 +73,7 @@ static void test_write_creates_new_file_with_content(void **state)
     char *content = tu_read(f->file, NULL);
     assert_string_equal(content, "{}\n");
     free(content);
-    assert_int_equal(count_temps(f->dir), 0);
+    assert_int_equal(tu_count_temps(f->dir), 0);
 }
 
 static void test_write_new_file_without_mode_gets_0644_through_umask(void **state)
@@ -184,7 +169,7 @@ static void test_write_onto_directory_fails_and_keeps_it(void **state)
     char *inner = tu_read(f->dir, "config.json/inner");
     assert_string_equal(inner, "keep");
     free(inner);
-    assert_int_equal(count_temps(f->dir), 0);
+    assert_int_equal(tu_count_temps(f->dir), 0);
 }
 
 /* What the seam hook saw, for the test that set it. */
@@ -213,7 +198,7 @@ static void observe_before_rename(const char *point)
     if (strcmp(point, "write_atomic:before-rename") != 0)
         return;
     seen.calls++;
-    seen.temps = count_temps(seen.dir);
+    seen.temps = tu_count_temps(seen.dir);
     seen.target = tu_read(seen.file, NULL);
     seen.temp_content = first_temp_content(seen.dir);
     if (seen.replace_target_by_dir) {
@@ -241,7 +226,7 @@ static void test_seam_fires_after_fsync_before_rename(void **state)
     char *after = tu_read(f->file, NULL);
     assert_string_equal(after, "new");
     free(after);
-    assert_int_equal(count_temps(f->dir), 0);
+    assert_int_equal(tu_count_temps(f->dir), 0);
     free(seen.target);
     free(seen.temp_content);
 }
@@ -260,7 +245,7 @@ static void test_failed_rename_removes_temp(void **state)
     tu_seam_hook = NULL;
     assert_int_not_equal(rc, 0);
     assert_string_equal(stage, "rename");
-    assert_int_equal(count_temps(f->dir), 0);
+    assert_int_equal(tu_count_temps(f->dir), 0);
     assert_true(tu_exists(f->file, "occupied"));
     free(seen.target);
     free(seen.temp_content);
@@ -291,7 +276,7 @@ static void test_failed_write_keeps_old_content_and_removes_temp(void **state)
     char *content = tu_read(f->file, NULL);
     assert_string_equal(content, "old");
     free(content);
-    assert_int_equal(count_temps(f->dir), 0);
+    assert_int_equal(tu_count_temps(f->dir), 0);
 }
 
 static bool write_is_denied(void *arg)
@@ -312,7 +297,7 @@ static void test_write_in_unwritable_directory_is_denied(void **state)
     char *content = tu_read(f->file, NULL);
     assert_string_equal(content, "old");
     free(content);
-    assert_int_equal(count_temps(f->dir), 0);
+    assert_int_equal(tu_count_temps(f->dir), 0);
 }
 
 static void test_write_to_symlink_path_takes_mode_of_its_target(void **state)

@@ -179,20 +179,6 @@ static void make_dir(const char *dir, const char *rel)
     free(path);
 }
 
-static int count_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp-") != NULL)
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* ---- Snapshots: "did anything at all change under dir?" -------------------- */
 
 static struct {
@@ -353,7 +339,7 @@ static void test_write_creates_and_replaces_files(void **state)
     content = tu_read(f->home, "config.json");
     assert_string_equal(content, "new");
     free(content);
-    assert_int_equal(count_temps(f->home), 0);
+    assert_int_equal(tu_count_temps(f->home), 0);
 }
 
 static void test_write_keeps_existing_mode(void **state)
@@ -416,7 +402,7 @@ static void test_write_through_symlink_updates_target_and_keeps_link(void **stat
     assert_string_equal(content, "new");
     assert_int_equal(mode_of(f->home, "dotfiles/config"), 0600);
     char *dotfiles = tu_path(f->home, "dotfiles");
-    assert_int_equal(count_temps(f->home) + count_temps(dotfiles), 0);
+    assert_int_equal(tu_count_temps(f->home) + tu_count_temps(dotfiles), 0);
     free(dotfiles);
     free(content);
     free(target);
@@ -429,7 +415,7 @@ static void test_write_onto_directory_fails_and_leaves_no_temp(void **state)
     assert_lua_error(f, "fs.write('~/conf', 'x')", "fs.write: \"~/conf\": Is a directory");
     assert_lua_error(f, "fs.write('~/missing/conf', 'x')",
                      "fs.write: \"~/missing/conf\": No such file or directory");
-    assert_int_equal(count_temps(f->home), 0);
+    assert_int_equal(tu_count_temps(f->home), 0);
     assert_false(tu_exists(f->home, "missing"));
     char *inner = tu_read(f->home, "conf/inner");
     assert_string_equal(inner, "keep");
@@ -447,7 +433,7 @@ static void observe_before_rename(const char *point)
     if (strcmp(point, "write_atomic:before-rename") != 0)
         return;
     seen.calls++;
-    seen.temps = count_temps(seen.home);
+    seen.temps = tu_count_temps(seen.home);
     seen.target = tu_read(seen.home, "config.json");
 }
 
@@ -700,7 +686,7 @@ static void test_copy_keeps_content_and_mode(void **state)
     assert_string_equal(created, "content");
     assert_int_equal(mode_of(f->home, "dst"), 0751);
     assert_int_equal(mode_of(f->home, "new"), 0751);
-    assert_int_equal(count_temps(f->home), 0);
+    assert_int_equal(tu_count_temps(f->home), 0);
     free(src);
     free(dst);
     free(created);
@@ -717,7 +703,7 @@ static void test_copy_failures_leave_no_temp(void **state)
     assert_lua_error(f, "fs.copy('~/src', '~/nope/x')",
                      "fs.copy: \"~/nope/x\": No such file or directory");
     assert_false(tu_exists(f->home, "x"));
-    assert_int_equal(count_temps(f->home), 0);
+    assert_int_equal(tu_count_temps(f->home), 0);
     assert_int_equal(tu_count_entries(f->home), 3); /* .teleclaude, src, dir */
 }
 
@@ -766,7 +752,7 @@ static void test_copy_of_64_mib_file_is_exact(void **state)
     assert_lua_ok(f, "fs.copy('~/big', '~/big.copy')");
     assert_same_files(src, dst);
     assert_int_equal(mode_of(f->home, "big.copy"), 0640);
-    assert_int_equal(count_temps(f->home), 0);
+    assert_int_equal(tu_count_temps(f->home), 0);
     free(src);
     free(dst);
 }
@@ -780,7 +766,7 @@ static void test_copy_across_file_systems_falls_back_to_read_write(void **state)
     write_big_file(src, 3);
     assert_lua_ok(f, "fs.copy('~/big', EXTRA .. '/big')");
     assert_same_files(src, dst);
-    assert_int_equal(count_temps(f->extra), 0);
+    assert_int_equal(tu_count_temps(f->extra), 0);
     free(src);
     free(dst);
 }
@@ -1153,7 +1139,7 @@ static void test_missing_paths_per_function(void **state)
     }
     assert_true(tu_exists(f->home, "nope/made/here"));
     assert_false(tu_exists(f->home, "x"));
-    assert_int_equal(count_temps(f->home), 0);
+    assert_int_equal(tu_count_temps(f->home), 0);
 }
 
 /* fs.expand and fs.join touch no file, so no permission can stop them. */
@@ -1236,7 +1222,7 @@ static void test_repeated_calls_leave_no_descriptor_open(void **state)
                      "  assert(not pcall(fs.read, '/etc/passwd') and not pcall(fs.read_json, '~/nope'))\n"
                      "end");
     assert_int_equal(tu_count_fds(), before);
-    assert_int_equal(count_temps(f->home), 0);
+    assert_int_equal(tu_count_temps(f->home), 0);
 }
 
 /* A lua_Alloc that fails every allocation past a budget, and counts what

@@ -7,21 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int setup(void **state)
-{
-    tu_world *w = malloc(sizeof *w);
-    tu_world_init(w);
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tu_world_free(*state);
-    free(*state);
-    return 0;
-}
-
 static migrate_outcome outcome(const migrate_report *r, size_t i)
 {
     const migrate_result *m = migrate_report_get(r, i);
@@ -586,7 +571,7 @@ static void test_strerror_and_names(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, tu_world_setup, tu_world_teardown)
     const struct CMUnitTest tests[] = {
         T(test_applies_in_order_and_records_each),
         T(test_state_file_has_details_and_private_modes),

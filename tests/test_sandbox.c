@@ -9,18 +9,10 @@
 
 static int setup(void **state)
 {
-    tu_world *w = malloc(sizeof *w);
-    tu_world_init(w);
+    tu_world_setup(state);
+    tu_world *w = *state;
     w->opts.timeout_ms = 300;
     w->opts.memory_limit = 16u << 20;
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tu_world_free(*state);
-    free(*state);
     return 0;
 }
 
@@ -262,7 +254,7 @@ static void test_host_survives_every_escape_in_one_process(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(test_##name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(test_##name, setup, tu_world_teardown)
     const struct CMUnitTest tests[] = {
         T(os_exit_is_absent),
         T(os_execute_is_absent),

@@ -13,21 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int setup(void **state)
-{
-    tu_world *w = malloc(sizeof *w);
-    tu_world_init(w);
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tu_world_free(*state);
-    free(*state);
-    return 0;
-}
-
 static char *state_dir(tu_world *w)
 {
     return tu_path(w->home, ".teleclaude");
@@ -133,13 +118,8 @@ static void test_dry_run_with_recover_moves_nothing(void **state)
 static int count_temps(tu_world *w)
 {
     char *dir = state_dir(w);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "ls -A %s | grep -c '^\\.migration_state\\.json\\.tmp-'", dir);
+    int n = tu_count_temps(dir);
     free(dir);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    assert_int_equal(fscanf(p, "%d", &n), 1);
-    pclose(p);
     return n;
 }
 
@@ -296,7 +276,7 @@ static void test_200_runs_leave_no_file_descriptor_open(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, tu_world_setup, tu_world_teardown)
     const struct CMUnitTest tests[] = {
         T(test_state_not_json_is_untouched),
         T(test_state_not_an_object_is_untouched),

@@ -128,6 +128,20 @@ int tu_count_entries(const char *dir)
     return n;
 }
 
+int tu_count_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp-") != NULL)
+            n++;
+    closedir(d);
+    return n;
+}
+
 int tu_count_fds(void)
 {
     int n = tu_count_entries("/proc/self/fd");
@@ -157,6 +171,22 @@ void tu_world_free(tu_world *w)
     free(w->migrations);
     free(w->home);
     free(w->state_path);
+}
+
+int tu_world_setup(void **state)
+{
+    tu_world *w = malloc(sizeof *w);
+    assert_non_null(w);
+    tu_world_init(w);
+    *state = w;
+    return 0;
+}
+
+int tu_world_teardown(void **state)
+{
+    tu_world_free(*state);
+    free(*state);
+    return 0;
 }
 
 void tu_script(tu_world *w, const char *rel, const char *lua)

@@ -24,6 +24,9 @@ char *tu_read(const char *dir, const char *rel);
 bool tu_exists(const char *dir, const char *rel);
 /* Number of entries in a directory (without . and ..), or -1. */
 int tu_count_entries(const char *dir);
+/* Temp files of atomic writes left in dir (".<name>.tmp-XXXXXX"); 0 if
+ * dir does not exist. */
+int tu_count_temps(const char *dir);
 /* Number of open file descriptors of this process. */
 int tu_count_fds(void);
 
@@ -39,6 +42,9 @@ typedef struct tu_world {
 } tu_world;
 void tu_world_init(tu_world *w);
 void tu_world_free(tu_world *w);
+/* cmocka setup/teardown giving each test a fresh tu_world as *state. */
+int tu_world_setup(void **state);
+int tu_world_teardown(void **state);
 /* Writes a migration script (or any file) under the migrations dir. */
 void tu_script(tu_world *w, const char *rel, const char *lua);
 /* A script whose migrate() appends its id to ~/ran.log (so a test can see
