@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -274,6 +275,60 @@ static void test_200_runs_leave_no_file_descriptor_open(void **state)
     assert_int_equal(tu_count_fds(), before);
 }
 
+/* ---- threads ------------------------------------------------------------------ */
+
+typedef struct worker {
+    tu_world world;
+    int failures;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *k = arg;
+    for (int i = 0; i < 10; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "v1.0.%d/001_step.lua", i);
+        tu_logging_script(&k->world, rel);
+        migrate_report *r = NULL;
+        if (migrate_run(NULL, NULL, &k->world.opts, &r) != MIGRATE_OK ||
+            migrate_report_count(r) != (size_t)i + 1)
+            k->failures++;
+        migrate_report_free(r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_runs_on_different_state_paths_are_independent(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    worker workers[N];
+    pthread_t threads[N];
+    for (int i = 0; i < N; i++) {
+        tu_world_init(&workers[i].world);
+        workers[i].failures = 0;
+        /* one of them also times out and fails, in parallel with the others */
+        if (i == 0)
+            tu_script(&workers[i].world, "v0.0.1/001_slow.lua",
+                      "function check() return false end\n"
+                      "function migrate() while true do end end\n");
+        workers[i].world.opts.timeout_ms = 50;
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, work, &workers[i]), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    assert_int_equal(workers[0].failures, 10); /* halted at the slow one each time */
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(workers[i].failures, 0);
+        char *ran = tu_ran(&workers[i].world);
+        assert_int_equal(strlen(ran), 10 * strlen("v1.0.0/001_step\n"));
+        free(ran);
+    }
+    for (int i = 0; i < N; i++)
+        tu_world_free(&workers[i].world);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, tu_world_setup, tu_world_teardown)
@@ -290,6 +345,7 @@ int main(void)
         T(test_lock_held_by_another_process_is_elocked),
         T(test_lock_waits_up_to_lock_timeout),
         T(test_200_runs_leave_no_file_descriptor_open),
+        cmocka_unit_test(test_concurrent_runs_on_different_state_paths_are_independent),
     };
     return cmocka_run_group_tests_name("state", tests, NULL, NULL);
 }
