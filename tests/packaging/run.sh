@@ -467,8 +467,9 @@ check "a consumer built with pkg-config --cflags --libs migrate runs a migration
 
 # The linker prefers libmigrate.so when both sit in libdir, so a static link
 # names the archive; pkg-config --static adds what it needs (Lua, cJSON, -lm).
+# The same command as README.md's.
 static_libs() {
-    pc --static --libs migrate | sed 's/-lmigrate\( \|$\)/-l:libmigrate.a\1/'
+    pc --static --libs migrate | sed 's/-lmigrate\b/-l:libmigrate.a/'
 }
 
 consumer_static() {
