@@ -12,6 +12,10 @@
 #
 # Run by `make test` through $(BUILD)/tests/packaging (mk/install.mk), which
 # sets the PKG_* variables. Prints one line per check and "N passed, N failed".
+
+# Compiler and linker flag lists ($san, $deps_libs, pkg-config's output) are
+# split into words on purpose:
+# shellcheck disable=SC2086,SC2046
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${PKG_BUILD:?run through make test: mk/install.mk sets PKG_BUILD}
@@ -36,7 +40,9 @@ failed=0
 check() {
     name=$1
     shift
+    # Not inside the if: a condition would switch set -e off in there.
     (set -e; "$@") > "$log" 2>&1
+    # shellcheck disable=SC2181
     if [ $? -eq 0 ]; then
         passed=$((passed + 1))
         echo "ok   $name"
@@ -450,7 +456,6 @@ check "one version: migrate.h, the Makefile and the file names agree ($version)"
 
 consumer_shared() {
     tree "$tmp/app"
-    # shellcheck disable=SC2046
     $cc $san -o "$tmp/bin/consumer" "$src/consumer.c" $(pc --cflags --libs migrate)
     readelf -d "$tmp/bin/consumer" | grep -qF "[libmigrate.so.$major]" ||
         fail "consumer does not need libmigrate.so.$major"
@@ -474,7 +479,6 @@ static_libs() {
 
 consumer_static() {
     tree "$tmp/app"
-    # shellcheck disable=SC2046
     $cc $san -o "$tmp/bin/consumer-static" "$src/consumer.c" $(pc --cflags migrate) $(static_libs)
     if readelf -d "$tmp/bin/consumer-static" | grep -F libmigrate; then fail "^ still needs libmigrate.so"; fi
     out=$("$tmp/bin/consumer-static" "$tmp/app/migrations" "$tmp/app/home")
@@ -526,6 +530,7 @@ dir_overrides() {
     [ -f "$d/opt/m/include/migrate/migrate.h" ] || fail "INCLUDEDIR not honoured"
     [ -f "$d/opt/m/lib64/pkgconfig/migrate.pc" ] || fail "pkgconfig dir does not follow LIBDIR"
     [ -f "$d/opt/m/data/migrate/meta/migrate.lua" ] || fail "DATADIR not honoured"
+    # shellcheck disable=SC2016 # the literal ${exec_prefix}
     grep -qx 'libdir=${exec_prefix}/lib64' "$d/opt/m/lib64/pkgconfig/migrate.pc" ||
         fail "libdir not written relative to the prefix"
     flags=$(PKG_CONFIG_PATH=$d/opt/m/lib64/pkgconfig PKG_CONFIG_SYSROOT_DIR=$d \
