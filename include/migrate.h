@@ -9,11 +9,22 @@
  *
  * Conventions (the same for every function below):
  * - Functions that can fail return an int: MIGRATE_OK (0) or a negative
- *   MIGRATE_E* code; migrate_strerror() names it.
+ *   MIGRATE_E* code; migrate_strerror() names it. Functions that cannot fail
+ *   say what they do with a NULL argument instead of crashing.
  * - Output parameters are named `out`. Strings handed back are owned by the
- *   object they come from (a report) unless the comment says "free() it".
+ *   object they come from (a report) unless the comment says "free() it";
+ *   "a static string" lives as long as the program.
+ * - Strings and arrays the caller passes in (versions, options) are only
+ *   read during the call; the library keeps no pointer to them afterwards.
  * - The library never prints, never exits, never aborts and keeps no global
- *   mutable state: concurrent calls on different state paths are safe.
+ *   mutable state: concurrent calls on different state paths are safe, and
+ *   the host may use Lua and cJSON itself, side by side with the library.
+ *
+ * Build with `pkg-config --cflags --libs migrate` (README.md, "Install and
+ * link"). The SONAME is libmigrate.so.MAJOR: within one MAJOR version every
+ * declaration below stays source and binary compatible. A change to a
+ * public struct's layout or to a function's signature takes a new MAJOR; a
+ * new function, a new MINOR; a fix that changes neither, a new PATCH.
  */
 #ifndef MIGRATE_H
 #define MIGRATE_H
@@ -26,21 +37,25 @@
 extern "C" {
 #endif
 
-/* The library's version; the single source of it (the Makefile, the SONAME
- * and the pkg-config file read these three lines). */
+/* The version of this header; the single source of the library's version
+ * (the Makefile, the file names, the SONAME, migrate.pc and
+ * migrate_library_version() all come from these three lines). */
 #define MIGRATE_VERSION_MAJOR 0
 #define MIGRATE_VERSION_MINOR 1
 #define MIGRATE_VERSION_PATCH 0
 
+/* Marks the public functions: the library is built with hidden visibility,
+ * and only what carries this (all named migrate_*) leaves libmigrate.so. */
 #if defined(__GNUC__) && __GNUC__ >= 4
 #define MIGRATE_EXTERN __attribute__((visibility("default")))
 #else
 #define MIGRATE_EXTERN
 #endif
 
-/* Return codes. */
+/* Return codes. Every failing call leaves its specific message in the
+ * report when there is one (migrate_report_error()). */
 enum {
-    MIGRATE_OK = 0,
+    MIGRATE_OK = 0,         /* success */
     MIGRATE_EFAILED = -1,   /* a migration failed; see migrate_report_failed() */
     MIGRATE_EINVAL = -2,    /* bad argument: malformed version, downgrade, no home */
     MIGRATE_EMANIFEST = -3, /* bad migrations tree or a script that does not compile */
@@ -53,47 +68,56 @@ enum {
 /* Log levels of MIGRATE_EVENT_LOG events (a script's log.info/warn/error). */
 enum { MIGRATE_LOG_INFO = 0, MIGRATE_LOG_WARN = 1, MIGRATE_LOG_ERROR = 2 };
 
-/* A short English description of a return code, e.g. "a migration failed".
- * Never NULL; a static string. */
+/* A short English description of a return code, e.g. "a migration failed";
+ * "unknown error code" for a value that is none of the above. Never NULL; a
+ * static string. */
 MIGRATE_EXTERN const char *migrate_strerror(int code);
 
-/* The library's version as "MAJOR.MINOR.PATCH"; a static string. */
+/* The version of the library actually linked, "MAJOR.MINOR.PATCH"; a
+ * static string. A host can compare it with MIGRATE_VERSION_* (the header
+ * it was compiled against) to detect a mismatched install. */
 MIGRATE_EXTERN const char *migrate_library_version(void);
 
 /* ---- SemVer 2.0.0 ---------------------------------------------------- */
 
 /* A parsed version. prerelease and build point into the text that was
  * parsed (not NUL-terminated at their end: use the lengths); they are NULL
- * with length 0 when absent. Valid while that text is. */
+ * with length 0 when absent. Valid while that text is; the caller owns the
+ * struct itself (usually on its stack), nothing in it is to be freed. */
 typedef struct migrate_version {
-    uint64_t major, minor, patch;
-    const char *prerelease;
-    size_t prerelease_len;
-    const char *build;
-    size_t build_len;
+    uint64_t major, minor, patch; /* the three numeric parts */
+    const char *prerelease;       /* after "-", without it: "rc.1"; or NULL */
+    size_t prerelease_len;        /* its length; 0 when absent */
+    const char *build;            /* after "+", without it: "build.5"; or NULL */
+    size_t build_len;             /* its length; 0 when absent */
 } migrate_version;
 
 /* Parses strict SemVer 2.0.0 ("1.2.3-rc.1+build.5"), optionally preceded by
- * one "v". Leading zeros and numbers above UINT64_MAX are refused.
- * Returns MIGRATE_OK, or MIGRATE_EINVAL (text or out NULL, or not SemVer). */
+ * one "v", into *out. Leading zeros and numbers above UINT64_MAX are refused.
+ * Returns MIGRATE_OK, or MIGRATE_EINVAL (text or out NULL, or not SemVer;
+ * *out, when given, is then all zeros). */
 MIGRATE_EXTERN int migrate_version_parse(const char *text, migrate_version *out);
 
 /* SemVer precedence of two parsed versions (build metadata ignored):
- * -1 if a < b, 0 if equal, 1 if a > b. */
+ * -1 if a < b, 0 if equal, 1 if a > b. Cannot fail: a NULL sorts before
+ * any version (and two NULLs are equal). */
 MIGRATE_EXTERN int migrate_version_compare(const migrate_version *a, const migrate_version *b);
 
 /* Parses both texts and sets *out to their precedence (-1, 0, 1).
- * Returns MIGRATE_OK or MIGRATE_EINVAL (either is not a version). */
+ * Returns MIGRATE_OK or MIGRATE_EINVAL (either is NULL or not a version, or
+ * out is NULL; *out is then left unchanged). */
 MIGRATE_EXTERN int migrate_version_cmp(const char *a, const char *b, int *out);
 
-/* Sets *out to whether from < v <= to; a NULL from or to is unbounded on
- * that side. Returns MIGRATE_OK or MIGRATE_EINVAL (a text is not a
- * version, or v is NULL). */
+/* Sets *out to whether from < v <= to by SemVer precedence (the range a
+ * run from `from` to `to` covers); a NULL from or to is unbounded on that
+ * side. Returns MIGRATE_OK or MIGRATE_EINVAL (a text is not a version, or v
+ * or out is NULL; *out is then left unchanged). */
 MIGRATE_EXTERN int migrate_version_in_range(const char *v, const char *from, const char *to,
                                             bool *out);
 
 /* ---- Results and events ---------------------------------------------- */
 
+/* What happened to one migration in a run (SPEC §4). */
 typedef enum migrate_outcome {
     MIGRATE_PENDING,       /* found, not run (discover, or dry run would apply it) */
     MIGRATE_APPLIED,       /* migrate() ran, check() confirmed it, recorded */
@@ -107,16 +131,20 @@ typedef enum migrate_outcome {
  * "not_run"; "unknown" for any other value. A static string. */
 MIGRATE_EXTERN const char *migrate_outcome_name(migrate_outcome outcome);
 
-/* One migration of a run. Every string is owned by the report. */
+/* One migration of a run. The struct and every string in it are owned by
+ * the report it comes from and stay valid until migrate_report_free() (in an
+ * event: only during the callback). Its strings are never NULL, except
+ * error (or any of them in the report of a run that ran out of memory). */
 typedef struct migrate_result {
     const char *id;      /* "v1.1.0/001_rename_config_key" */
     const char *version; /* "1.1.0" (the directory name without its "v") */
     const char *path;    /* the script file, under migrations_dir */
-    migrate_outcome outcome;
+    migrate_outcome outcome; /* what happened to it; migrate_outcome_name() */
     const char *error;   /* FAILED: id, path, function, Lua error, traceback; else NULL */
     double seconds;      /* wall time spent in this migration's Lua */
 } migrate_result;
 
+/* What a progress event reports; see migrate_event for its fields. */
 typedef enum migrate_event_kind {
     MIGRATE_EVENT_PLAN,    /* the plan is known: total migrations in range */
     MIGRATE_EVENT_START,   /* migration `index` is about to run */
@@ -125,22 +153,29 @@ typedef enum migrate_event_kind {
     MIGRATE_EVENT_WARNING  /* a runner warning (state ahead of `to`, ...): message */
 } migrate_event_kind;
 
-/* Handed to the callback; valid only during the call. */
+/* Handed to the callback; it and everything it points to are owned by the
+ * library and valid only during the call (copy what you keep). */
 typedef struct migrate_event {
-    migrate_event_kind kind;
-    size_t index, total;               /* position in the plan, plan size */
+    migrate_event_kind kind;           /* which event; says which fields are set */
+    size_t index, total;               /* position in the plan (0-based), plan size */
     const migrate_result *migration;   /* START, DONE, LOG; else NULL */
     int level;                         /* LOG: MIGRATE_LOG_INFO/WARN/ERROR */
     const char *message;               /* LOG, WARNING; else NULL */
 } migrate_event;
 
-/* Called synchronously from inside migrate_run(), on the calling thread.
- * It must not call migrate_run() on the same state path (that would wait
- * for its own lock). */
+/* Called synchronously from inside migrate_run(), on the calling thread,
+ * with the options' payload. It must return normally: no longjmp out of it
+ * and no C++ exception through it (it may run while a script's Lua code is
+ * on the stack). It must not call migrate_run() on the same state path
+ * (that would wait for its own lock). */
 typedef void (*migrate_event_fn)(const migrate_event *event, void *payload);
 
 /* ---- Options ----------------------------------------------------------- */
 
+/* How a run behaves. Start from migrate_options_init(), which gives every
+ * field its default, and set what you need. Every pointer is borrowed, read
+ * during the call only. Relative paths are relative to the working
+ * directory. */
 typedef struct migrate_options {
     const char *migrations_dir;        /* default "migrations" */
     const char *home;                  /* default $HOME; what "~/" means to scripts */
@@ -148,19 +183,23 @@ typedef struct migrate_options {
     const char *const *allowed_roots;  /* NULL-terminated; where fs may act; default { home } */
     bool dry_run;                      /* run check() only; write nothing at all */
     bool recover_corrupt_state;        /* move a corrupt state aside instead of failing */
-    size_t memory_limit;               /* bytes per script state; default 256 MiB */
+    size_t memory_limit;               /* bytes per script state; default (and 0) 256 MiB */
     unsigned timeout_ms;               /* per check()/migrate() call; default 300000; 0 none */
     unsigned lock_timeout_ms;          /* wait for the lock this long; default 0 (fail at once) */
     migrate_event_fn on_event;         /* optional progress callback */
     void *payload;                     /* handed to on_event */
 } migrate_options;
 
-/* Fills *opts with the defaults above (strings NULL mean their default). */
+/* Fills *opts with the defaults above (strings NULL mean their default).
+ * Cannot fail; a NULL opts is ignored. */
 MIGRATE_EXTERN void migrate_options_init(migrate_options *opts);
 
 /* ---- Running ------------------------------------------------------------ */
 
-/* The outcome of migrate_run() or migrate_discover(); opaque. */
+/* The outcome of migrate_run() or migrate_discover(); opaque. The caller
+ * owns it and frees it with migrate_report_free(). Reading one report from
+ * several threads at once is safe; nothing in the library changes it after
+ * the run that made it returns. */
 typedef struct migrate_report migrate_report;
 
 /*
@@ -172,8 +211,10 @@ typedef struct migrate_report migrate_report;
  * The first failure halts the run; what was applied before stays recorded.
  *
  * opts NULL means defaults. *out receives a report whenever one could be
- * allocated, also on error (its migrate_report_error() says why); free it
- * with migrate_report_free(). out may be NULL if the caller wants none.
+ * allocated, also on error (its migrate_report_error() says why), and NULL
+ * otherwise (MIGRATE_ENOMEM); the caller owns it: free it with
+ * migrate_report_free(). out may be NULL if the caller wants none. from, to
+ * and opts are only read during the call.
  *
  * Returns MIGRATE_OK, MIGRATE_EFAILED (a migration failed), MIGRATE_EINVAL
  * (bad version, from > to, no home), MIGRATE_EMANIFEST (bad tree, a script
@@ -183,40 +224,55 @@ typedef struct migrate_report migrate_report;
 MIGRATE_EXTERN int migrate_run(const char *from, const char *to, const migrate_options *opts,
                                migrate_report **out);
 
-/* Lists the migrations migrate_run() would consider, every one PENDING.
- * Runs no Lua and writes nothing. Same arguments and errors as migrate_run()
- * (no MIGRATE_EFAILED, MIGRATE_ESTATE or MIGRATE_ELOCKED). */
+/* Lists the migrations migrate_run() would consider, every one PENDING,
+ * whether or not the state records them. Runs no Lua, reads no state file,
+ * takes no lock and writes nothing. Same arguments, report ownership and
+ * errors as migrate_run() (never MIGRATE_EFAILED, MIGRATE_ESTATE or
+ * MIGRATE_ELOCKED). */
 MIGRATE_EXTERN int migrate_discover(const char *from, const char *to, const migrate_options *opts,
                                     migrate_report **out);
 
 /* ---- Reports -------------------------------------------------------------- */
 
+/* None of these fails; each accepts a NULL report (no migrations, no
+ * warnings, no error). What they return is owned by the report and valid
+ * until migrate_report_free(), except migrate_report_json()'s string. */
+
 /* Number of migrations in the report (0 for a NULL report). */
 MIGRATE_EXTERN size_t migrate_report_count(const migrate_report *r);
 
-/* Migration i (0-based, in run order), or NULL when i is out of range. */
+/* Migration i (0-based, in run order), or NULL when i is out of range. Once
+ * the tree was read, the report holds every migration in range, also those
+ * skipped or not run. */
 MIGRATE_EXTERN const migrate_result *migrate_report_get(const migrate_report *r, size_t i);
 
 /* The migration that failed, or NULL if none did. */
 MIGRATE_EXTERN const migrate_result *migrate_report_failed(const migrate_report *r);
 
 /* The run-level error message ("migrations/v1.x: not a SemVer version ..."),
- * or NULL when the run returned MIGRATE_OK. */
+ * or NULL when the run returned MIGRATE_OK. For MIGRATE_EFAILED it is the
+ * failed migration's message, the same as migrate_report_failed()->error. */
 MIGRATE_EXTERN const char *migrate_report_error(const migrate_report *r);
 
 /* Number of runner warnings (also sent as MIGRATE_EVENT_WARNING events). */
 MIGRATE_EXTERN size_t migrate_report_warning_count(const migrate_report *r);
 
-/* Warning i, or NULL when i is out of range. */
+/* Warning i (0-based, in the order they arose), or NULL when i is out of
+ * range. */
 MIGRATE_EXTERN const char *migrate_report_warning(const migrate_report *r, size_t i);
 
 /* The report as JSON: {"from", "to", "dry_run", "status": "ok"|"failed"|
  * "error", "error", "warnings": [...], "migrations": [{"id", "version",
- * "outcome", "seconds", "error", "log": [{"level", "message"}]}]}.
- * Returns a string to free() with free(), or NULL when out of memory. */
+ * "outcome", "seconds", "error", "log": [{"level", "message"}]}]}; a
+ * migration's "log" keeps its first 1000 lines of at most 4096 bytes each,
+ * and "log_dropped" counts the rest. Returns a new NUL-terminated string the
+ * caller owns: free() it. NULL when r is NULL or out of memory. The string
+ * is allocated through cJSON's allocator, which is malloc() unless the host
+ * replaced it with cJSON_InitHooks() (then release it with cJSON_free()). */
 MIGRATE_EXTERN char *migrate_report_json(const migrate_report *r);
 
-/* Frees a report and everything it owns; NULL is fine. */
+/* Frees a report and everything it owns (every migrate_result and string
+ * read from it, except migrate_report_json()'s); NULL is fine. */
 MIGRATE_EXTERN void migrate_report_free(migrate_report *r);
 
 #ifdef __cplusplus
