@@ -266,9 +266,8 @@ MIGRATE_EXTERN const char *migrate_report_warning(const migrate_report *r, size_
  * "outcome", "seconds", "error", "log": [{"level", "message"}]}]}; a
  * migration's "log" keeps its first 1000 lines of at most 4096 bytes each,
  * and "log_dropped" counts the rest. Returns a new NUL-terminated string the
- * caller owns: free() it. NULL when r is NULL or out of memory. The string
- * is allocated through cJSON's allocator, which is malloc() unless the host
- * replaced it with cJSON_InitHooks() (then release it with cJSON_free()). */
+ * caller owns, allocated with malloc(): free() it (also when the host gave
+ * cJSON other allocators). NULL when r is NULL or out of memory. */
 MIGRATE_EXTERN char *migrate_report_json(const migrate_report *r);
 
 /* Frees a report and everything it owns (every migrate_result and string

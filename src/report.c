@@ -270,8 +270,12 @@ char *migrate_report_json(const migrate_report *r)
     if (r == NULL)
         return NULL;
     cJSON *o = report_json(r);
-    char *text = o != NULL ? cJSON_Print(o) : NULL;
+    char *printed = o != NULL ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
+    /* Copied so that free() is always right: cJSON_Print allocates with
+     * whatever allocator the host may have given cJSON_InitHooks(). */
+    char *text = printed != NULL ? strdup(printed) : NULL;
+    cJSON_free(printed);
     return text;
 }
 
