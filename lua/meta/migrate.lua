@@ -80,6 +80,7 @@ function warn(...) end
 
 ---The user's files, confined to the allowed roots; see the top of this file
 ---for paths, errors and read-only phases.
+---@class migrate.fs
 fs = {}
 
 ---The whole content of a regular file. Follows symlinks.
@@ -218,6 +219,7 @@ function fs.write_json(path, value) end
 ---JSON that survives decode, change, encode: objects keep their key order
 ---(keys a script adds go last), "3" and "3.0" stay what they were, empty {}
 ---and [] keep their kind, integers outside +-2^53 raise instead of rounding.
+---@class migrate.json
 json = {}
 
 ---Parses strict RFC 8259 JSON (a leading UTF-8 byte order mark is skipped).
@@ -277,6 +279,7 @@ function json.rename(object, old, new) end
 
 ---Log lines for the update executor (MIGRATE_EVENT_LOG events and the
 ---report). Arguments are converted with tostring and joined with spaces.
+---@class migrate.log
 log = {}
 
 ---@param ... any
@@ -300,6 +303,7 @@ function log.error(...) end
 ---@field build? string "build.5" in "1.2.0+build.5"
 
 ---SemVer 2.0.0; every function accepts an optional leading "v".
+---@class migrate.semver
 semver = {}
 
 ---SemVer precedence: -1 when a < b, 0 when equal (build metadata ignored),
