@@ -113,7 +113,12 @@ static void read_guide(void)
                 samples[nsamples++] = (sample){fence, code != NULL ? code : strdup(""), marker,
                                                nsaved};
                 const cJSON *as = cJSON_GetObjectItem(marker, "as");
-                if (cJSON_IsString(as) && nsaved < MAX_SAVED)
+                if (cJSON_IsString(as) && nsaved == MAX_SAVED) {
+                    fprintf(stderr, "%s:%d: more than %d blocks marked \"as\"\n", GUIDE, fence,
+                            MAX_SAVED);
+                    exit(1);
+                }
+                if (cJSON_IsString(as))
                     saved[nsaved++] = (saved_file){as->valuestring, samples[nsamples - 1].code};
                 free(comment);
                 comment = code = NULL;
