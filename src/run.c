@@ -275,10 +275,10 @@ static int load_state(run *r)
     int rc = mig_state_load(r->state_path, &r->state, r->err);
     if (rc != MIGRATE_ESTATE || !r->o.recover_corrupt_state)
         return rc;
-    char aside[PATH_MAX + 64];
     if (r->o.dry_run) {
         warn(r, "%s; a real run would move it aside and let check() alone decide", r->err);
     } else {
+        char aside[PATH_MAX + 64];
         rc = move_corrupt_aside(r, aside, sizeof aside);
         if (rc != MIGRATE_OK)
             return rc;
