@@ -620,6 +620,7 @@ typedef struct fixture_case {
     char *from, *to; /* NULL: unbounded */
     bool expect_failure;
     char *failed_id, *error_contains;
+    cJSON *outcomes; /* {"id": "outcome name"} expected of the first run, or NULL */
 } fixture_case;
 
 static void case_free(fixture_case *fc)
@@ -628,6 +629,7 @@ static void case_free(fixture_case *fc)
     free(fc->to);
     free(fc->failed_id);
     free(fc->error_contains);
+    cJSON_Delete(fc->outcomes);
 }
 
 /* A string member, or NULL for null; false (with why) for anything else. */
@@ -644,6 +646,29 @@ static bool case_string(const cJSON *item, bool null_ok, char **out, text *why)
     return true;
 }
 
+static bool is_outcome_name(const char *name)
+{
+    for (int o = MIGRATE_PENDING; o <= MIGRATE_NOT_RUN; o++)
+        if (strcmp(name, migrate_outcome_name((migrate_outcome)o)) == 0)
+            return true;
+    return false;
+}
+
+static bool case_outcomes(const cJSON *item, fixture_case *fc, text *why)
+{
+    const cJSON *each = cJSON_IsObject(item) ? item->child : NULL;
+    for (; each != NULL; each = each->next)
+        if (!cJSON_IsString(each) || !is_outcome_name(each->valuestring))
+            break;
+    if (!cJSON_IsObject(item) || each != NULL) {
+        text_printf(why, "case.json: \"outcomes\" must map ids to \"applied\", "
+                         "\"skipped_state\", \"skipped_check\", \"failed\" or \"not_run\"");
+        return false;
+    }
+    fc->outcomes = cJSON_Duplicate(item, true);
+    return fc->outcomes != NULL || (text_printf(why, "out of memory"), false);
+}
+
 static bool case_member(const cJSON *item, fixture_case *fc, text *why)
 {
     const char *key = item->string;
@@ -655,8 +680,14 @@ static bool case_member(const cJSON *item, fixture_case *fc, text *why)
         return case_string(item, false, &fc->failed_id, why);
     if (strcmp(key, "error_contains") == 0)
         return case_string(item, false, &fc->error_contains, why);
-    if (strcmp(key, "description") == 0)
-        return cJSON_IsString(item) || (text_printf(why, "case.json: \"description\" must be a string"), false);
+    if (strcmp(key, "description") == 0) {
+        char *ignored = NULL;
+        bool ok = case_string(item, false, &ignored, why);
+        free(ignored);
+        return ok;
+    }
+    if (strcmp(key, "outcomes") == 0)
+        return case_outcomes(item, fc, why);
     if (strcmp(key, "expect") == 0) {
         const char *v = cJSON_GetStringValue(item);
         fc->expect_failure = v != NULL && strcmp(v, "failed") == 0;
@@ -666,7 +697,7 @@ static bool case_member(const cJSON *item, fixture_case *fc, text *why)
         return false;
     }
     text_printf(why, "case.json: unknown key \"%s\" (known: from, to, expect, failed_id, "
-                     "error_contains, description)", key);
+                     "error_contains, outcomes, description)", key);
     return false;
 }
 
@@ -835,6 +866,28 @@ static void summarise(fixture *f, const migrate_report *r)
             text_printf(&f->summary, ", %zu %s", counts[o], migrate_outcome_name((migrate_outcome)o));
 }
 
+/* Each outcome case.json names is the one the first run ended with. */
+static bool expect_outcomes(fixture *f, const migrate_report *r)
+{
+    const cJSON *want = f->fc.outcomes ? f->fc.outcomes->child : NULL;
+    for (; want != NULL; want = want->next) {
+        const migrate_result *m = NULL;
+        for (size_t i = 0; m == NULL && i < migrate_report_count(r); i++)
+            if (strcmp(migrate_report_get(r, i)->id, want->string) == 0)
+                m = migrate_report_get(r, i);
+        if (m != NULL && strcmp(migrate_outcome_name(m->outcome), want->valuestring) == 0)
+            continue;
+        if (m == NULL)
+            text_printf(&f->why, "the first run: %s (in case.json \"outcomes\") is not in its plan",
+                        want->string);
+        else
+            text_printf(&f->why, "the first run: %s ended %s, case.json expects %s", m->id,
+                        migrate_outcome_name(m->outcome), want->valuestring);
+        return false;
+    }
+    return true;
+}
+
 static bool step_first_run(fixture *f)
 {
     if (!copy_tree(f->before, f->home, &f->why))
@@ -843,7 +896,8 @@ static bool step_first_run(fixture *f)
     int rc = run_once(f, f->home, "first run", &r);
     note_coverage(f, r);
     summarise(f, r);
-    bool ok = expect_result(f, rc, r, "first run") && home_matches_after(f, "after the first run");
+    bool ok = expect_result(f, rc, r, "first run") && expect_outcomes(f, r) &&
+              home_matches_after(f, "after the first run");
     migrate_report_free(r);
     return ok;
 }
@@ -885,16 +939,17 @@ static bool explain_inexact_check(fixture *f, const migrate_report *r)
         const migrate_result *m = migrate_report_get(r, i);
         if (m->outcome == MIGRATE_SKIPPED_CHECK)
             continue;
-        text_printf(&f->why, "the check() of %s is inexact: ", m->id);
+        text_printf(&f->why, "the check() of %s is inexact:", m->id);
+        text_printf(&f->detail, INDENT "run again on the upgraded home with the state deleted, ");
         if (m->outcome == MIGRATE_APPLIED)
-            text_printf(&f->why, "on the upgraded home (state deleted) it returned false, "
-                                 "so its migrate() ran again");
+            text_printf(&f->detail, "it returned false,\n" INDENT "so its migrate() ran again");
         else if (m->outcome == MIGRATE_FAILED)
-            text_printf(&f->why, "on the upgraded home (state deleted) it did not return true, "
-                                 "and the run failed there");
+            text_printf(&f->detail, "it did not return true\n" INDENT "and the run failed there");
         else
-            text_printf(&f->why, "on the upgraded home (state deleted) the migration ended %s",
+            text_printf(&f->detail, "the migration ended\n" INDENT "%s",
                         migrate_outcome_name(m->outcome));
+        text_printf(&f->detail, " (expected skipped_check: check() must return true\n" INDENT
+                                "whenever its own change is there, also after later migrations)\n");
         if (m->error != NULL)
             text_add_indented(&f->detail, INDENT, m->error);
         return false;
@@ -1046,8 +1101,9 @@ static bool check_coverage(const harness *h, const char *dir)
         const migrate_result *m = migrate_report_get(r, i);
         if (is_covered(h, m->id))
             continue;
-        printf("FAIL coverage: %s has no fixture: add tests/fixtures/<name>/ with before/, "
-               "after/ and case.json (no migrations/ of its own) in which it ends applied\n",
+        printf("FAIL coverage: %s has no fixture:\n" INDENT "add tests/fixtures/<name>/ with "
+               "before/, after/ and case.json, without a\n" INDENT "migrations/ of its own, "
+               "in which it ends applied\n",
                m->path);
         uncovered++;
     }
