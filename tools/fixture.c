@@ -1003,6 +1003,10 @@ static bool step_dry_run(fixture *f)
 
 static bool fixture_paths(fixture *f, const char *dir)
 {
+    if (!is_dir(dir)) {
+        text_printf(&f->why, "%s is not a directory", dir);
+        return false;
+    }
     f->before = path_join(dir, "before");
     f->after = path_join(dir, "after");
     f->case_path = path_join(dir, "case.json");
