@@ -1051,11 +1051,32 @@ static bool fixture_steps(fixture *f, const char *dir)
            (f->fc.expect_failure || step_rerun_without_state(f)) && step_dry_run(f);
 }
 
+/* Removes the temporary homes and frees what the fixture holds. */
+static void fixture_free(fixture *f)
+{
+    if (f->tmp != NULL)
+        remove_tree(f->tmp);
+    case_free(&f->fc);
+    char *paths[] = {f->before, f->after, f->case_path, f->migrations,
+                     f->tmp,    f->home,  f->dry_home};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        free(paths[i]);
+    free(f->why.data);
+    free(f->detail.data);
+    free(f->summary.data);
+}
+
+static void strip_slashes(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 1 && s[n - 1] == '/')
+        s[--n] = '\0';
+}
+
+/* The last component of dir, trailing slashes dropped (in place). */
 static const char *base_name(char *dir)
 {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/')
-        dir[--n] = '\0';
+    strip_slashes(dir);
     const char *slash = strrchr(dir, '/');
     return slash && slash[1] ? slash + 1 : dir;
 }
@@ -1075,12 +1096,7 @@ static bool run_fixture(harness *h, const char *dir)
     else
         printf("FAIL %s: %s\n%s", name, text_str(&f.why), text_str(&f.detail));
     fflush(stdout);
-    if (f.tmp != NULL)
-        remove_tree(f.tmp);
-    case_free(&f.fc);
-    free(f.before), free(f.after), free(f.case_path), free(f.migrations);
-    free(f.tmp), free(f.home), free(f.dry_home);
-    free(f.why.data), free(f.detail.data), free(f.summary.data);
+    fixture_free(&f);
     free(path);
     return ok;
 }
@@ -1135,23 +1151,16 @@ static int usage(void)
     return 2;
 }
 
-static void strip_slashes(char *s)
-{
-    size_t n = strlen(s);
-    while (n > 1 && s[n - 1] == '/')
-        s[--n] = '\0';
-}
-
 int main(int argc, char **argv)
 {
     harness h = {.migrations = "migrations"};
-    char *coverage_dir = NULL;
+    char *migrations = NULL, *coverage_dir = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--migrations") == 0 && i + 1 < argc)
-            strip_slashes(argv[i + 1]), h.migrations = argv[++i];
+            migrations = argv[++i];
         else if (strcmp(argv[i], "--require-coverage") == 0 && i + 1 < argc)
-            strip_slashes(argv[i + 1]), coverage_dir = argv[++i];
+            coverage_dir = argv[++i];
         else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0)
             h.verbose = true;
         else
@@ -1159,6 +1168,13 @@ int main(int argc, char **argv)
     }
     if (i == argc && coverage_dir == NULL)
         return usage();
+    /* "migrations/" must name its scripts "migrations/v1.1.0/...", not "//". */
+    if (migrations != NULL) {
+        strip_slashes(migrations);
+        h.migrations = migrations;
+    }
+    if (coverage_dir != NULL)
+        strip_slashes(coverage_dir);
     if (coverage_dir != NULL && (h.coverage_root = realpath(coverage_dir, NULL)) == NULL) {
         fprintf(stderr, "migrate-fixture: %s: %s\n", coverage_dir, strerror(errno));
         return 2;
