@@ -768,13 +768,14 @@ static void print_event(const migrate_event *ev, void *payload)
         printf(INDENT "[%s] warning: %s\n", f->name, ev->message);
 }
 
-static int run_once(fixture *f, const char *home, const char *run, migrate_report **report)
+static int run_once(fixture *f, const char *home, const char *run, bool dry_run,
+                    migrate_report **report)
 {
     migrate_options o;
     migrate_options_init(&o);
     o.migrations_dir = f->migrations;
     o.home = home;
-    o.dry_run = strcmp(run, "dry run") == 0;
+    o.dry_run = dry_run;
     o.timeout_ms = CALL_TIMEOUT_MS;
     if (f->h->verbose) {
         o.on_event = print_event;
@@ -893,7 +894,7 @@ static bool step_first_run(fixture *f)
     if (!copy_tree(f->before, f->home, &f->why))
         return false;
     migrate_report *r;
-    int rc = run_once(f, f->home, "first run", &r);
+    int rc = run_once(f, f->home, "first run", false, &r);
     note_coverage(f, r);
     summarise(f, r);
     if (rc == MIGRATE_OK && migrate_report_count(r) == 0) {
@@ -930,7 +931,7 @@ static bool step_rerun_with_state(fixture *f)
 {
     migrate_report *r;
     const char *run = "second run (state kept)";
-    int rc = run_once(f, f->home, run, &r);
+    int rc = run_once(f, f->home, run, false, &r);
     bool ok = f->fc.expect_failure ? expect_failure_at(f, rc, r, run)
                                    : expect_result(f, rc, r, run) &&
                                          all_ended(f, r, MIGRATE_SKIPPED_STATE, run);
@@ -974,7 +975,7 @@ static bool step_rerun_without_state(fixture *f)
     }
     free(state);
     migrate_report *r;
-    int rc = run_once(f, f->home, "third run (state deleted)", &r);
+    int rc = run_once(f, f->home, "third run (state deleted)", false, &r);
     bool ok = explain_inexact_check(f, r) &&
               expect_result(f, rc, r, "third run (state deleted)");
     migrate_report_free(r);
@@ -986,7 +987,7 @@ static bool step_dry_run(fixture *f)
     if (!copy_tree(f->before, f->dry_home, &f->why))
         return false;
     migrate_report *r;
-    int rc = run_once(f, f->dry_home, "dry run", &r);
+    int rc = run_once(f, f->dry_home, "dry run", true, &r);
     bool ok = true;
     if (rc != MIGRATE_OK && !f->fc.expect_failure) {
         text_printf(&f->why, "the dry run on before/ failed: ");
