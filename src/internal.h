@@ -148,6 +148,11 @@ int mig_report_warn(migrate_report *r, const char *message);
  * as dropped instead of stored (events still carry every line). */
 void mig_report_log(migrate_report *r, size_t i, int level, const char *message, size_t len);
 
+/* cJSON's formatted print with two-space indents and ": " (the layout of
+ * the state file and the report), malloc'd; NULL when out of memory. */
+struct cJSON;
+char *mig_json_print(const struct cJSON *item);
+
 /* ---- Discovery (discover.c) ---------------------------------------------- */
 
 typedef struct mig_entry {

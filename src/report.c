@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -265,17 +266,41 @@ static cJSON *report_json(const migrate_report *r)
     return o;
 }
 
+char *mig_json_print(const cJSON *item)
+{
+    char *printed = cJSON_Print(item);
+    if (printed == NULL)
+        return NULL;
+    /* cJSON indents with tabs and writes ":\t"; a tab inside a string is
+     * escaped, so every raw tab is layout: two spaces per level, ": " after
+     * a key, as people and most tools write JSON. */
+    size_t n = 0;
+    for (const char *p = printed; *p; p++)
+        n += *p == '\t' ? 2 : 1;
+    char *text = malloc(n + 1);
+    char *out = text;
+    for (const char *p = printed; text != NULL && *p; p++) {
+        if (*p != '\t')
+            *out++ = *p;
+        else if (p > printed && p[-1] == ':')
+            *out++ = ' ';
+        else
+            out += sprintf(out, "  ");
+    }
+    if (text != NULL)
+        *out = '\0';
+    cJSON_free(printed);
+    return text;
+}
+
 char *migrate_report_json(const migrate_report *r)
 {
     if (r == NULL)
         return NULL;
     cJSON *o = report_json(r);
-    char *printed = o != NULL ? cJSON_Print(o) : NULL;
+    /* malloc'd whatever allocator the host gave cJSON_InitHooks(). */
+    char *text = o != NULL ? mig_json_print(o) : NULL;
     cJSON_Delete(o);
-    /* Copied so that free() is always right: cJSON_Print allocates with
-     * whatever allocator the host may have given cJSON_InitHooks(). */
-    char *text = printed != NULL ? strdup(printed) : NULL;
-    cJSON_free(printed);
     return text;
 }
 

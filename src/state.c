@@ -250,7 +250,7 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
 
 int mig_state_save(const mig_state *s, const char *path, char *err)
 {
-    char *text = cJSON_Print(s->root);
+    char *text = mig_json_print(s->root);
     if (text == NULL)
         return mig_errf(err, MIGRATE_ENOMEM, "out of memory writing %s", path);
     size_t len = strlen(text);

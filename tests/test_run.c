@@ -238,7 +238,7 @@ static void test_resumes_from_prepopulated_state_file_keeping_unknown_keys(void 
     assert_ran(w, "v1.1.0/002_b\n");
     assert_applied(w, "v1.1.0/001_a v1.1.0/002_b");
     char *text = tu_read(w->state_path, NULL);
-    assert_contains(text, "\"team\":\t\"infra\"");
+    assert_contains(text, "  \"owner\": {\n    \"team\": \"infra\"\n  }");
     free(text);
 }
 
@@ -473,7 +473,7 @@ static void test_failed_report_json_says_failed(void **state)
     /* A run-level error reads "error". */
     assert_int_equal(tu_run(w, "2.0.0", "1.0.0", &r), MIGRATE_EINVAL);
     json = migrate_report_json(r);
-    assert_contains(json, "\"status\":\t\"error\"");
+    assert_contains(json, "\"status\": \"error\"");
     free(json);
     migrate_report_free(r);
 }

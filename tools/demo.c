@@ -1,6 +1,7 @@
 /*
  * demo.c - a small update executor: runs migrations the way a daemon would
- * and shows the progress it receives through the event callback.
+ * and shows the progress it receives through the event callback, on an
+ * 80-column terminal.
  *
  *   migrate-demo [--dry-run] [--json] [--migrations DIR] [--home DIR] FROM [TO]
  *
@@ -9,18 +10,98 @@
  */
 #include "migrate.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define COLUMNS 80
+#define ID_WIDTH 36 /* "v1.1.0/001_rename_config_key" and a little more */
+
+/* What the callback keeps between events: a script's log lines wait for
+ * its outcome, so that each migration reads as one line with its log
+ * under it. */
 typedef struct progress {
     size_t counts[MIGRATE_NOT_RUN + 1];
     double seconds;
+    char **log;
+    size_t nlog;
 } progress;
+
+/* Prints text indented, broken at spaces so no line passes COLUMNS; a word
+ * longer than a line is split rather than cut. A traceback's tabs become
+ * two spaces each, since a terminal's tab width is not ours to know. */
+static void print_wrapped(const char *text, int indent)
+{
+    while (*text != '\0') {
+        int tabs = 0;
+        while (text[tabs] == '\t')
+            tabs++;
+        text += tabs;
+        size_t width = (size_t)(COLUMNS - indent - 2 * tabs);
+        size_t n = strcspn(text, "\n");
+        if (n > width) {
+            n = width;
+            while (n > 0 && text[n] != ' ')
+                n--;
+            if (n == 0)
+                n = width;
+        }
+        printf("%*s%.*s\n", indent + 2 * tabs, "", (int)n, text);
+        text += n;
+        text += *text == ' ' || *text == '\n';
+    }
+}
 
 static const char *level_name(int level)
 {
     return level == MIGRATE_LOG_ERROR ? "error" : level == MIGRATE_LOG_WARN ? "warn" : "info";
+}
+
+static void keep_log(progress *p, const migrate_event *ev)
+{
+    size_t n = strlen(ev->message) + 8;
+    char *line = malloc(n);
+    char **grown = realloc(p->log, (p->nlog + 1) * sizeof *p->log);
+    if (line == NULL || grown == NULL) {
+        free(line);
+        if (grown != NULL)
+            p->log = grown;
+        return;
+    }
+    snprintf(line, n, "%-5s %s", level_name(ev->level), ev->message);
+    p->log = grown;
+    p->log[p->nlog++] = line;
+}
+
+static void flush_log(progress *p)
+{
+    for (size_t i = 0; i < p->nlog; i++) {
+        print_wrapped(p->log[i], 10);
+        free(p->log[i]);
+    }
+    p->nlog = 0;
+}
+
+static void on_start(const migrate_event *ev)
+{
+    int len = printf("  [%zu/%zu] %s", ev->index + 1, ev->total, ev->migration->id);
+    /* A long id gets the outcome on a line of its own rather than a cut. */
+    if (len > 2 + 8 + ID_WIDTH)
+        printf("\n%*s", 2 + 8 + ID_WIDTH, "");
+    else
+        printf("%*s", 2 + 8 + ID_WIDTH - len, "");
+}
+
+static void on_done(progress *p, const migrate_event *ev)
+{
+    const migrate_result *m = ev->migration;
+    p->counts[m->outcome]++;
+    p->seconds += m->seconds;
+    printf(" %-13s %8.1f ms\n", migrate_outcome_name(m->outcome), m->seconds * 1000);
+    flush_log(p);
+    if (m->error != NULL)
+        print_wrapped(m->error, 10);
 }
 
 static void on_event(const migrate_event *ev, void *payload)
@@ -28,27 +109,71 @@ static void on_event(const migrate_event *ev, void *payload)
     progress *p = payload;
     switch (ev->kind) {
     case MIGRATE_EVENT_PLAN:
-        printf("plan: %zu migration%s in range\n", ev->total, ev->total == 1 ? "" : "s");
+        printf("running %zu migration%s:\n", ev->total, ev->total == 1 ? "" : "s");
         break;
     case MIGRATE_EVENT_START:
-        printf("[%zu/%zu] %s\n", ev->index + 1, ev->total, ev->migration->id);
+        on_start(ev);
         break;
     case MIGRATE_EVENT_LOG:
-        printf("        %-5s %s\n", level_name(ev->level), ev->message);
+        keep_log(p, ev);
         break;
     case MIGRATE_EVENT_DONE:
-        p->counts[ev->migration->outcome]++;
-        p->seconds += ev->migration->seconds;
-        printf("        -> %s (%.1f ms)\n", migrate_outcome_name(ev->migration->outcome),
-               ev->migration->seconds * 1000);
-        if (ev->migration->error != NULL)
-            printf("%s\n", ev->migration->error);
+        on_done(p, ev);
         break;
     case MIGRATE_EVENT_WARNING:
-        printf("warning: %s\n", ev->message);
+        printf("  warning:\n");
+        print_wrapped(ev->message, 4);
         break;
     }
     fflush(stdout);
+}
+
+/* The migrations in range, before anything runs: what an operator wants
+ * to see first. */
+static void print_plan(const char *from, const char *to, const migrate_options *opts)
+{
+    migrate_report *plan = NULL;
+    if (migrate_discover(from, to, opts, &plan) == MIGRATE_OK) {
+        size_t n = migrate_report_count(plan);
+        printf("plan: %zu migration%s from %s to %s\n", n, n == 1 ? "" : "s",
+               from ? from : "the start", to ? to : "the newest");
+        for (size_t i = 0; i < n; i++)
+            printf("  %zu. %s\n", i + 1, migrate_report_get(plan, i)->id);
+    }
+    migrate_report_free(plan);
+}
+
+static void print_summary(const progress *p, int rc, const migrate_report *report)
+{
+    static const char *const said[] = {
+        [MIGRATE_PENDING] = "pending (dry run)",
+        [MIGRATE_APPLIED] = "applied",
+        [MIGRATE_SKIPPED_STATE] = "skipped (recorded)",
+        [MIGRATE_SKIPPED_CHECK] = "skipped (check() true)",
+        [MIGRATE_FAILED] = "failed",
+        [MIGRATE_NOT_RUN] = "not run",
+    };
+    printf("summary:");
+    const char *sep = " ";
+    for (int o = MIGRATE_PENDING; o <= MIGRATE_NOT_RUN; o++)
+        if (p->counts[o] > 0) {
+            printf("%s%zu %s", sep, p->counts[o], said[o]);
+            sep = ", ";
+        }
+    if (sep[0] == ',')
+        printf("; %.1f ms in scripts\n", p->seconds * 1000);
+    else
+        printf(" no migration ran\n");
+    if (rc == MIGRATE_OK) {
+        printf("result:  ok\n");
+        return;
+    }
+    printf("result:  %s\n", migrate_strerror(rc));
+    const migrate_result *failed = migrate_report_failed(report);
+    const char *error = migrate_report_error(report);
+    /* A failed migration's error was shown under it already. */
+    if (error != NULL && (failed == NULL || failed->error == NULL || strcmp(error, failed->error) != 0))
+        print_wrapped(error, 9);
 }
 
 static int usage(void)
@@ -83,25 +208,20 @@ int main(int argc, char **argv)
     }
     if (nversions == 0)
         return usage();
-    progress p = {{0}, 0};
+    progress p = {{0}, 0, NULL, 0};
     opts.on_event = on_event;
     opts.payload = &p;
-    printf("libmigrate %s: %s%s from %s to %s, home %s\n", migrate_library_version(),
-           opts.dry_run ? "dry run of " : "", opts.migrations_dir ? opts.migrations_dir : "migrations",
-           versions[0] ? versions[0] : "the start", versions[1] ? versions[1] : "the newest",
-           opts.home ? opts.home : "$HOME");
+    char title[PATH_MAX * 2 + 64];
+    snprintf(title, sizeof title, "libmigrate %s: %s%s/ on the home %s", migrate_library_version(),
+             opts.dry_run ? "a dry run of " : "",
+             opts.migrations_dir ? opts.migrations_dir : "migrations", opts.home ? opts.home : "$HOME");
+    print_wrapped(title, 0);
+    print_plan(versions[0], versions[1], &opts);
     migrate_report *report = NULL;
     int rc = migrate_run(versions[0], versions[1], &opts, &report);
-    printf("summary: %zu applied, %zu skipped (state), %zu skipped (check), %zu pending, "
-           "%zu failed, %zu not run; %.1f ms in scripts\n",
-           p.counts[MIGRATE_APPLIED], p.counts[MIGRATE_SKIPPED_STATE],
-           p.counts[MIGRATE_SKIPPED_CHECK], p.counts[MIGRATE_PENDING], p.counts[MIGRATE_FAILED],
-           p.counts[MIGRATE_NOT_RUN], p.seconds * 1000);
-    if (rc != MIGRATE_OK)
-        printf("result: %s: %s\n", migrate_strerror(rc),
-               migrate_report_error(report) ? migrate_report_error(report) : "");
-    else
-        printf("result: ok\n");
+    flush_log(&p);
+    free(p.log);
+    print_summary(&p, rc, report);
     if (json) {
         char *text = migrate_report_json(report);
         printf("report:\n%s\n", text ? text : "(out of memory)");
