@@ -17,12 +17,20 @@
 /* A state file is small; anything this large is not one we wrote. */
 #define MAX_STATE_BYTES (256u << 20)
 
+/* One applied id and its details object (NULL if it has none). */
+typedef struct slot {
+    const char *id; /* cJSON-owned */
+    cJSON *details;
+} slot;
+
 struct mig_state {
     cJSON *root;
     cJSON *applied;    /* array of id strings, in recorded order */
     cJSON *migrations; /* object: id -> details */
-    const char **slots; /* open addressing over applied ids (cJSON-owned strings) */
+    slot *slots;       /* open addressing over applied ids */
     size_t nslots, nids;
+    const char **order; /* the applied ids in recorded order: mig_state_id() in O(1) */
+    size_t order_cap;
 };
 
 static uint64_t hash_id(const char *s)
@@ -36,7 +44,7 @@ static uint64_t hash_id(const char *s)
 static size_t slot_of(const mig_state *s, const char *id)
 {
     size_t i = (size_t)hash_id(id) & (s->nslots - 1);
-    while (s->slots[i] != NULL && strcmp(s->slots[i], id) != 0)
+    while (s->slots[i].id != NULL && strcmp(s->slots[i].id, id) != 0)
         i = (i + 1) & (s->nslots - 1);
     return i;
 }
@@ -44,16 +52,23 @@ static size_t slot_of(const mig_state *s, const char *id)
 static int set_grow(mig_state *s)
 {
     size_t n = s->nslots ? s->nslots * 2 : 64;
-    const char **slots = calloc(n, sizeof *slots);
-    if (slots == NULL)
+    slot *slots = calloc(n, sizeof *slots);
+    const char **order = realloc(s->order, n / 2 * sizeof *order);
+    if (order != NULL) {
+        s->order = order;
+        s->order_cap = n / 2;
+    }
+    if (slots == NULL || order == NULL) {
+        free(slots);
         return MIGRATE_ENOMEM;
-    const char **old = s->slots;
+    }
+    slot *old = s->slots;
     size_t oldn = s->nslots;
     s->slots = slots;
     s->nslots = n;
     for (size_t i = 0; i < oldn; i++)
-        if (old[i] != NULL)
-            s->slots[slot_of(s, old[i])] = old[i];
+        if (old[i].id != NULL)
+            s->slots[slot_of(s, old[i].id)] = old[i];
     free(old);
     return MIGRATE_OK;
 }
@@ -64,10 +79,10 @@ static int set_add(mig_state *s, const char *id)
     if ((s->nids + 1) * 2 > s->nslots && set_grow(s) != MIGRATE_OK)
         return MIGRATE_ENOMEM;
     size_t i = slot_of(s, id);
-    if (s->slots[i] != NULL)
+    if (s->slots[i].id != NULL)
         return 0;
-    s->slots[i] = id;
-    s->nids++;
+    s->slots[i].id = id;
+    s->order[s->nids++] = id; /* order_cap >= nslots / 2 > nids */
     return 1;
 }
 
@@ -92,12 +107,29 @@ void mig_state_free(mig_state *s)
         return;
     cJSON_Delete(s->root);
     free(s->slots);
+    free(s->order);
     free(s);
 }
 
 static int corrupt(char *err, const char *path, const char *why)
 {
     return mig_errf(err, MIGRATE_ESTATE, "%s: corrupt state file: %s", path, why);
+}
+
+/* Points each applied id at its details, so that looking one up is O(1)
+ * rather than a walk of the whole "migrations" object. Like cJSON's own
+ * lookup, the first of duplicate keys wins. */
+static void index_details(mig_state *s)
+{
+    cJSON *d;
+    cJSON_ArrayForEach(d, s->migrations)
+    {
+        if (d->string == NULL || s->nslots == 0)
+            continue;
+        slot *sl = &s->slots[slot_of(s, d->string)];
+        if (sl->id != NULL && sl->details == NULL)
+            sl->details = d;
+    }
 }
 
 /* Checks the shape of a parsed document and indexes it. */
@@ -136,6 +168,7 @@ static int adopt(mig_state *s, cJSON *root, const char *path, char *err)
         }
         index++;
     }
+    index_details(s);
     return MIGRATE_OK;
 }
 
@@ -181,16 +214,59 @@ int mig_state_load(const char *path, mig_state **out, char *err)
     return MIGRATE_OK;
 }
 
+static slot *find(const mig_state *s, const char *id)
+{
+    if (s->nslots == 0)
+        return NULL;
+    slot *sl = &s->slots[slot_of(s, id)];
+    return sl->id != NULL ? sl : NULL;
+}
+
 bool mig_state_has(const mig_state *s, const char *id)
 {
-    return s->nslots > 0 && s->slots[slot_of(s, id)] != NULL;
+    return find(s, id) != NULL;
+}
+
+static cJSON *details_of(const mig_state *s, const char *id)
+{
+    slot *sl = find(s, id);
+    if (sl != NULL)
+        return sl->details;
+    return cJSON_GetObjectItemCaseSensitive(s->migrations, id); /* not applied: rare */
+}
+
+static const char *detail_string(const mig_state *s, const char *id, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(details_of(s, id), key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 const char *mig_state_sha256(const mig_state *s, const char *id)
 {
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(s->migrations, id);
-    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(m, "sha256");
-    return cJSON_IsString(sha) ? sha->valuestring : NULL;
+    return detail_string(s, id, "sha256");
+}
+
+const char *mig_state_stamp(const mig_state *s, const char *id)
+{
+    return detail_string(s, id, "stamp");
+}
+
+int mig_state_set_stamp(mig_state *s, const char *id, const char *stamp)
+{
+    cJSON *d = details_of(s, id);
+    if (!cJSON_IsObject(d))
+        return MIGRATE_OK; /* nothing to attach it to; it is only a shortcut */
+    cJSON *v = cJSON_CreateString(stamp);
+    if (v == NULL)
+        return MIGRATE_ENOMEM;
+    bool linked = cJSON_GetObjectItemCaseSensitive(d, "stamp") != NULL
+                      ? cJSON_ReplaceItemInObjectCaseSensitive(d, "stamp", v)
+                      : cJSON_AddItemToObject(d, "stamp", v);
+    if (!linked) {
+        cJSON_Delete(v);
+        return MIGRATE_ENOMEM;
+    }
+    return MIGRATE_OK;
 }
 
 size_t mig_state_count(const mig_state *s)
@@ -200,8 +276,7 @@ size_t mig_state_count(const mig_state *s)
 
 const char *mig_state_id(const mig_state *s, size_t i)
 {
-    const cJSON *id = cJSON_GetArrayItem(s->applied, (int)i);
-    return id != NULL ? id->valuestring : NULL;
+    return i < s->nids ? s->order[i] : NULL;
 }
 
 static cJSON *details(const char *outcome, double seconds, const char *sha256)
@@ -245,6 +320,7 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
     }
     cJSON_AddItemToArray(s->applied, item);
     set_add(s, item->valuestring); /* cannot fail: grown above */
+    find(s, id)->details = d;
     return MIGRATE_OK;
 }
 
