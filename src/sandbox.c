@@ -547,6 +547,82 @@ static void open_base_libraries(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* ---- fs helpers written in Lua ---------------------------------------------------
+ * Compiling lua/fs.lua was most of the cost of a sandbox, and most scripts
+ * never call the helpers it adds (join, read_json, write_json). So `fs`
+ * starts with the C primitives and a protected metatable whose first miss,
+ * new key or pairs(fs) runs lua/fs.lua, drops the metatable and answers as
+ * if the helpers had always been there. */
+
+/* Upvalue 1: the json table. Runs lua/fs.lua with (fs, json) once. */
+static void load_fs_helpers(lua_State *L, int fs)
+{
+    if (!lua_getmetatable(L, fs))
+        return; /* already loaded */
+    lua_pop(L, 1);
+    /* Dropped first: lua/fs.lua's own assignments must land in fs itself. */
+    lua_pushnil(L);
+    lua_setmetatable(L, fs);
+    const mig_embedded *lua_fs = mig_embedded_find("lua/fs.lua");
+    if (lua_fs == NULL)
+        luaL_error(L, "lua/fs.lua is not embedded in this build");
+    if (luaL_loadbufferx(L, lua_fs->data, lua_fs->len, "@lua/fs.lua", "t") != LUA_OK)
+        lua_error(L);
+    lua_pushvalue(L, fs);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 2, 0);
+}
+
+static int fs_lazy_index(lua_State *L)
+{
+    load_fs_helpers(L, 1);
+    lua_settop(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/* A script's own fs.join = ... must not be overwritten by a later load. */
+static int fs_lazy_newindex(lua_State *L)
+{
+    load_fs_helpers(L, 1);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int fs_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    return lua_next(L, 1) ? 2 : 0;
+}
+
+static int fs_lazy_pairs(lua_State *L)
+{
+    load_fs_helpers(L, 1);
+    lua_pushcfunction(L, fs_next); /* C: a script's global `next` cannot change it */
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Stack: json, fs. */
+static void defer_fs_helpers(lua_State *L)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, fs_lazy_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, fs_lazy_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, fs_lazy_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
 static void open_modules(lua_State *L, mig_sandbox *sb)
 {
     lua_newtable(L);
@@ -565,14 +641,7 @@ static void open_modules(lua_State *L, mig_sandbox *sb)
     lua_setglobal(L, "migration");
     mig_open_json(L);
     mig_open_fs(L, &sb->fsenv);
-    const mig_embedded *lua_fs = mig_embedded_find("lua/fs.lua");
-    if (lua_fs == NULL)
-        luaL_error(L, "lua/fs.lua is not embedded in this build");
-    if (luaL_loadbufferx(L, lua_fs->data, lua_fs->len, "@lua/fs.lua", "t") != LUA_OK)
-        lua_error(L);
-    lua_pushvalue(L, -2);
-    lua_pushvalue(L, -4);
-    lua_call(L, 2, 0);
+    defer_fs_helpers(L);
     lua_setglobal(L, "fs");
     lua_setglobal(L, "json");
 }
