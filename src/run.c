@@ -43,6 +43,11 @@ typedef struct script {
     size_t len;
     char sha256[65];
     char stamp[64]; /* see file_stamp(); "" when stat failed */
+    /* Dry run: what check() answered in the compile pass (see
+     * compile_pending); PRECHECK_NONE: the run phase calls it live. */
+    enum { PRECHECK_NONE, PRECHECK_TRUE, PRECHECK_FALSE, PRECHECK_ERROR } precheck;
+    double precheck_seconds;
+    char *precheck_error; /* PRECHECK_ERROR: the message, malloc'd */
 } script;
 
 typedef struct run {
@@ -58,6 +63,8 @@ typedef struct run {
     const char *protected_paths[3];
     int lock_fd;
     size_t current; /* the migration whose log lines arrive now */
+    bool prechecking;  /* log lines are counted, not reported */
+    size_t precheck_lines;
     char err[MIG_ERRLEN];
 } run;
 
@@ -96,6 +103,10 @@ static void warn(run *r, const char *fmt, ...)
 static void on_log(void *ud, int level, const char *message, size_t len)
 {
     run *r = ud;
+    if (r->prechecking) {
+        r->precheck_lines++;
+        return;
+    }
     mig_report_log(r->report, r->current, level, message, len);
     emit(r, MIGRATE_EVENT_LOG, r->current, level, message);
 }
@@ -363,10 +374,58 @@ static mig_sandbox_config sandbox_config(run *r, size_t i)
     return c;
 }
 
+static void fail(run *r, size_t i, const char *what, const char *detail);
+
+/* A dry run's check() is read-only and its answer is only published once
+ * every script compiled, so the compile pass may ask it in the sandbox it
+ * already built instead of the run phase building a second one (half the
+ * Lua work of a dry run). An answer is kept only when check() logged
+ * nothing, since its lines cannot be published yet; one that logged is
+ * called again, live, by the run phase, so events and the report are what
+ * they were. (So a dry-run check() that logs and then times out costs two
+ * timeouts.) */
+static void precheck(run *r, size_t i, mig_sandbox *sb, double t0, bool *stop)
+{
+    script *s = &r->scripts[i];
+    char *msg = NULL;
+    r->prechecking = true;
+    r->precheck_lines = 0;
+    mig_call_result c = mig_sandbox_call(sb, "check", NULL, &msg);
+    r->prechecking = false;
+    if (c == MIG_CALL_ERROR)
+        *stop = true; /* the run halts there: later answers would be unused */
+    if (r->precheck_lines == 0) {
+        s->precheck = c == MIG_CALL_TRUE    ? PRECHECK_TRUE
+                      : c == MIG_CALL_FALSE ? PRECHECK_FALSE
+                      : msg != NULL         ? PRECHECK_ERROR
+                                            : PRECHECK_NONE;
+        s->precheck_seconds = now_seconds() - t0;
+    }
+    if (s->precheck == PRECHECK_ERROR)
+        s->precheck_error = msg;
+    else
+        free(msg);
+}
+
+/* The run phase's side of precheck(): the outcome run_one() would give. */
+static int use_precheck(run *r, size_t i)
+{
+    const script *s = &r->scripts[i];
+    migrate_result *res = mig_report_at(r->report, i);
+    res->seconds = s->precheck_seconds;
+    if (s->precheck == PRECHECK_ERROR) {
+        fail(r, i, "check() failed", s->precheck_error);
+        return MIGRATE_EFAILED;
+    }
+    res->outcome = s->precheck == PRECHECK_TRUE ? MIGRATE_SKIPPED_CHECK : MIGRATE_PENDING;
+    return MIGRATE_OK;
+}
+
 /* SPEC §4.3: every pending script compiles and defines check() and
  * migrate() before any of them runs. */
 static int compile_pending(run *r)
 {
+    bool stop_prechecks = !r->o.dry_run;
     for (size_t i = 0; i < r->plan.count; i++) {
         const mig_entry *e = &r->plan.items[i];
         if (mig_state_has(r->state, e->id))
@@ -378,7 +437,10 @@ static int compile_pending(run *r)
         mig_sandbox_config cfg = sandbox_config(r, i);
         mig_sandbox *sb = NULL;
         char *msg = NULL;
+        double t0 = now_seconds();
         rc = mig_sandbox_new(&cfg, r->scripts[i].source, r->scripts[i].len, &sb, &msg);
+        if (rc == MIGRATE_OK && !stop_prechecks)
+            precheck(r, i, sb, t0, &stop_prechecks);
         mig_sandbox_free(sb);
         if (rc != MIGRATE_OK) {
             mig_errf(r->err, rc, "%s: cannot load %s: %s", e->id, e->path,
@@ -504,6 +566,8 @@ static int run_migrations(run *r)
         if (mig_state_has(r->state, r->plan.items[i].id)) {
             res->outcome = MIGRATE_SKIPPED_STATE;
             warn_if_changed(r, i);
+        } else if (r->scripts[i].precheck != PRECHECK_NONE) {
+            rc = use_precheck(r, i);
         } else {
             double t0 = now_seconds();
             mig_sandbox_config cfg = sandbox_config(r, i);
@@ -589,8 +653,10 @@ static int finish(run *r, int rc, migrate_report **out)
         mig_report_fail(r->report, rc, r->err[0] ? r->err : migrate_strerror(rc));
     if (r->lock_fd >= 0)
         close(r->lock_fd); /* releases the flock */
-    for (size_t i = 0; r->scripts != NULL && i < r->plan.count; i++)
+    for (size_t i = 0; r->scripts != NULL && i < r->plan.count; i++) {
         free(r->scripts[i].source);
+        free(r->scripts[i].precheck_error);
+    }
     free(r->scripts);
     mig_plan_free(&r->plan);
     mig_state_free(r->state);
