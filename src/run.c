@@ -62,6 +62,8 @@ typedef struct run {
     char **roots; /* NULL-terminated */
     const char *protected_paths[3];
     int lock_fd;
+    int vdir_fd;      /* see version_dir() */
+    const char *vdir;
     size_t current; /* the migration whose log lines arrive now */
     bool prechecking;  /* log lines are counted, not reported */
     size_t precheck_lines;
@@ -330,23 +332,45 @@ static void warn_state_ahead(run *r)
  * run). Taken before the file is read: a change racing the read leaves an
  * old stamp beside the new hash, which costs one extra hash, never a
  * missed warning. */
-static void file_stamp(const char *path, char out[64])
+static char *put_uint(char *at, unsigned long long v, int min_digits)
+{
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0 || n < min_digits);
+    while (n > 0)
+        *at++ = digits[--n];
+    return at;
+}
+
+/* name relative to the directory dirfd (AT_FDCWD: the working directory).
+ * Formatted by hand: snprintf was a tenth of a run with nothing to do. */
+static void file_stamp(int dirfd, const char *name, char out[64])
 {
     struct stat st;
     out[0] = '\0';
     /* A file modified in the last seconds may change again within the same
      * timestamp tick (ext4's clock is coarse) without its stamp changing:
      * no stamp for it, so it is hashed until a later run can stamp it. */
-    if (stat(path, &st) == 0 && st.st_mtim.tv_sec < time(NULL) - RACY_SECONDS)
-        snprintf(out, 64, "size=%lld mtime=%lld.%09ld", (long long)st.st_size,
-                 (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+    if (fstatat(dirfd, name, &st, 0) != 0 || st.st_size < 0 || st.st_mtim.tv_sec < 0 ||
+        st.st_mtim.tv_sec >= time(NULL) - RACY_SECONDS)
+        return;
+    char *at = out;
+    memcpy(at, "size=", 5);
+    at = put_uint(at + 5, (unsigned long long)st.st_size, 1);
+    memcpy(at, " mtime=", 7);
+    at = put_uint(at + 7, (unsigned long long)st.st_mtim.tv_sec, 1);
+    *at++ = '.';
+    at = put_uint(at, (unsigned long long)st.st_mtim.tv_nsec, 9);
+    *at = '\0';
 }
 
 static int read_script(run *r, size_t i)
 {
     const mig_entry *e = &r->plan.items[i];
     script *s = &r->scripts[i];
-    file_stamp(e->path, s->stamp);
+    file_stamp(AT_FDCWD, e->path, s->stamp);
     int err = mig_read_file(e->path, MAX_SCRIPT_BYTES, &s->source, &s->len);
     if (err != 0) {
         char buf[128];
@@ -452,6 +476,20 @@ static int compile_pending(run *r)
     return MIGRATE_OK;
 }
 
+/* The open directory of e's version, for stat()s relative to it: a lookup
+ * of one name rather than of the whole path, for every applied script of
+ * every run. AT_FDCWD (whole paths) if it cannot be opened. */
+static int version_dir(run *r, const mig_entry *e)
+{
+    if (r->vdir_fd >= 0 && strcmp(r->vdir, e->dir) == 0)
+        return r->vdir_fd;
+    if (r->vdir_fd >= 0)
+        close(r->vdir_fd);
+    r->vdir = e->dir;
+    r->vdir_fd = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return r->vdir_fd >= 0 ? r->vdir_fd : AT_FDCWD;
+}
+
 /* An unchanged stamp means an unchanged script: no read, no hash. A stamp
  * that differs while the content does not (a reinstall, a touch) is
  * refreshed in memory and saved with the run's next state write, if any. */
@@ -462,7 +500,8 @@ static void warn_if_changed(run *r, size_t i)
     if (recorded == NULL)
         return;
     char stamp[64];
-    file_stamp(e->path, stamp);
+    int dirfd = version_dir(r, e);
+    file_stamp(dirfd, dirfd == AT_FDCWD ? e->path : strrchr(e->path, '/') + 1, stamp);
     const char *known = mig_state_stamp(r->state, e->id);
     if (stamp[0] != '\0' && known != NULL && strcmp(stamp, known) == 0)
         return;
@@ -630,6 +669,7 @@ static int begin(run *r, const char *from, const char *to, const migrate_options
 {
     memset(r, 0, sizeof *r);
     r->lock_fd = -1;
+    r->vdir_fd = -1;
     if (opts != NULL)
         r->o = *opts;
     else
@@ -653,6 +693,8 @@ static int finish(run *r, int rc, migrate_report **out)
         mig_report_fail(r->report, rc, r->err[0] ? r->err : migrate_strerror(rc));
     if (r->lock_fd >= 0)
         close(r->lock_fd); /* releases the flock */
+    if (r->vdir_fd >= 0)
+        close(r->vdir_fd);
     for (size_t i = 0; r->scripts != NULL && i < r->plan.count; i++) {
         free(r->scripts[i].source);
         free(r->scripts[i].precheck_error);

@@ -20,6 +20,7 @@
 /* One applied id and its details object (NULL if it has none). */
 typedef struct slot {
     const char *id; /* cJSON-owned */
+    uint64_t hash;  /* of id: most probes are settled without a strcmp */
     cJSON *details;
 } slot;
 
@@ -41,12 +42,17 @@ static uint64_t hash_id(const char *s)
     return h;
 }
 
-static size_t slot_of(const mig_state *s, const char *id)
+static size_t slot_at(const mig_state *s, const char *id, uint64_t h)
 {
-    size_t i = (size_t)hash_id(id) & (s->nslots - 1);
-    while (s->slots[i].id != NULL && strcmp(s->slots[i].id, id) != 0)
+    size_t i = (size_t)h & (s->nslots - 1);
+    while (s->slots[i].id != NULL && (s->slots[i].hash != h || strcmp(s->slots[i].id, id) != 0))
         i = (i + 1) & (s->nslots - 1);
     return i;
+}
+
+static size_t slot_of(const mig_state *s, const char *id)
+{
+    return slot_at(s, id, hash_id(id));
 }
 
 static int set_grow(mig_state *s)
@@ -68,7 +74,7 @@ static int set_grow(mig_state *s)
     s->nslots = n;
     for (size_t i = 0; i < oldn; i++)
         if (old[i].id != NULL)
-            s->slots[slot_of(s, old[i].id)] = old[i];
+            s->slots[slot_at(s, old[i].id, old[i].hash)] = old[i];
     free(old);
     return MIGRATE_OK;
 }
@@ -78,10 +84,12 @@ static int set_add(mig_state *s, const char *id)
 {
     if ((s->nids + 1) * 2 > s->nslots && set_grow(s) != MIGRATE_OK)
         return MIGRATE_ENOMEM;
-    size_t i = slot_of(s, id);
+    uint64_t h = hash_id(id);
+    size_t i = slot_at(s, id, h);
     if (s->slots[i].id != NULL)
         return 0;
     s->slots[i].id = id;
+    s->slots[i].hash = h;
     s->order[s->nids++] = id; /* order_cap >= nslots / 2 > nids */
     return 1;
 }
