@@ -43,6 +43,7 @@ typedef struct script {
     size_t len;
     char sha256[65];
     char stamp[64]; /* see file_stamp(); "" when stat failed */
+    bool applied;   /* recorded in the state when the run began */
     /* Dry run: what check() answered in the compile pass (see
      * compile_pending); PRECHECK_NONE: the run phase calls it live. */
     enum { PRECHECK_NONE, PRECHECK_TRUE, PRECHECK_FALSE, PRECHECK_ERROR } precheck;
@@ -452,7 +453,7 @@ static int compile_pending(run *r)
     bool stop_prechecks = !r->o.dry_run;
     for (size_t i = 0; i < r->plan.count; i++) {
         const mig_entry *e = &r->plan.items[i];
-        if (mig_state_has(r->state, e->id))
+        if ((r->scripts[i].applied = mig_state_has(r->state, e->id)))
             continue;
         int rc = read_script(r, i);
         if (rc != MIGRATE_OK)
@@ -496,14 +497,14 @@ static int version_dir(run *r, const mig_entry *e)
 static void warn_if_changed(run *r, size_t i)
 {
     const mig_entry *e = &r->plan.items[i];
-    const char *recorded = mig_state_sha256(r->state, e->id);
-    if (recorded == NULL)
-        return;
     char stamp[64];
     int dirfd = version_dir(r, e);
     file_stamp(dirfd, dirfd == AT_FDCWD ? e->path : strrchr(e->path, '/') + 1, stamp);
     const char *known = mig_state_stamp(r->state, e->id);
     if (stamp[0] != '\0' && known != NULL && strcmp(stamp, known) == 0)
+        return;
+    const char *recorded = mig_state_sha256(r->state, e->id);
+    if (recorded == NULL)
         return;
     char *src = NULL;
     size_t len = 0;
@@ -602,7 +603,7 @@ static int run_migrations(run *r)
         migrate_result *res = mig_report_at(r->report, i);
         r->current = i;
         emit(r, MIGRATE_EVENT_START, i, 0, NULL);
-        if (mig_state_has(r->state, r->plan.items[i].id)) {
+        if (r->scripts[i].applied) {
             res->outcome = MIGRATE_SKIPPED_STATE;
             warn_if_changed(r, i);
         } else if (r->scripts[i].precheck != PRECHECK_NONE) {
