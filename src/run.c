@@ -450,12 +450,23 @@ static int use_precheck(run *r, size_t i)
  * migrate() before any of them runs. */
 static int compile_pending(run *r)
 {
+    /* Every source is read before the first sandbox is built: the sources
+     * stay allocated for the run, and one allocated between two sandboxes
+     * made each new sandbox land in cold, fresh heap (a sandbox took 40 us
+     * instead of 25). The first read error stops this pass; the next one
+     * reads what is left in order, so errors come in the same order. */
+    bool reading = true;
+    for (size_t i = 0; i < r->plan.count; i++) {
+        r->scripts[i].applied = mig_state_has(r->state, r->plan.items[i].id);
+        if (!r->scripts[i].applied && reading && read_script(r, i) != MIGRATE_OK)
+            reading = false;
+    }
     bool stop_prechecks = !r->o.dry_run;
     for (size_t i = 0; i < r->plan.count; i++) {
         const mig_entry *e = &r->plan.items[i];
-        if ((r->scripts[i].applied = mig_state_has(r->state, e->id)))
+        if (r->scripts[i].applied)
             continue;
-        int rc = read_script(r, i);
+        int rc = r->scripts[i].source != NULL ? MIGRATE_OK : read_script(r, i);
         if (rc != MIGRATE_OK)
             return rc;
         r->current = i;
