@@ -295,8 +295,6 @@ static void add_row(row r)
     rows[nrows++] = r;
 }
 
-static int reps_default;
-
 static bool sane(double x)
 {
     return isfinite(x) && x > 0;
@@ -309,6 +307,7 @@ static bool measure(timed_fn subject, timed_fn floor_fn, void *ctx, int reps, do
                     double *f_med)
 {
     double s[64], f[64];
+    *s_med = *f_med = NAN;
     if (reps > 64)
         reps = 64;
     for (int i = 0; i < reps; i++) {
@@ -663,169 +662,157 @@ static int env_int(const char *name, int dflt)
     return v != NULL && atoi(v) > 0 ? atoi(v) : dflt;
 }
 
-int main(int argc, char **argv)
+/* ---- scenarios ------------------------------------------------------------------------ */
+
+typedef struct sizes {
+    bool tiny;
+    int reps, reps_slow;
+    size_t copy_bytes, write_bytes, json_bytes;
+    tree small, big; /* 1,000 and 10,000 no-op migrations in 100 versions */
+} sizes;
+
+static void scenario_durable(sizes *z)
 {
-    if (argc == 4 && strcmp(argv[1], "--rss-child") == 0)
-        return rss_child(argv[2], argv[3]);
-    const char *scale = getenv("BENCH_SCALE");
-    wall_only = getenv("BENCH_CLOCK") != NULL && strcmp(getenv("BENCH_CLOCK"), "wall") == 0;
-    bool tiny = scale != NULL && strcmp(scale, "tiny") == 0;
-    int n_durable = tiny ? 20 : 1000, n_big = tiny ? 200 : 10000, versions = tiny ? 4 : 100;
-    size_t copy_bytes = tiny ? (size_t)4 << 20 : (size_t)1 << 30;
-    size_t write_bytes = tiny ? (size_t)4 << 20 : (size_t)100 << 20;
-    size_t json_bytes = tiny ? (size_t)200 << 10 : (size_t)10 << 20;
-    reps_default = env_int("BENCH_REPS", tiny ? 3 : 5);
-    int reps_slow = env_int("BENCH_REPS", 3);
-    const char *base = getenv("BENCH_DIR") ? getenv("BENCH_DIR")
-                       : getenv("TMPDIR")  ? getenv("TMPDIR")
-                                           : "/tmp";
-    snprintf(root, sizeof root, "%s/migrate-bench-XXXXXX", base);
-    if (mkdtemp(root) == NULL)
-        die(root);
-    printf("libmigrate %s bench, scale %s, in %s\n", migrate_library_version(),
-           tiny ? "tiny" : "full", root);
-    fflush(stdout);
-
-    tree small, big;
-    make_tree(&small, "tree-small", n_durable, versions);
-    make_tree(&big, "tree-big", n_big, versions);
     double s, f;
-    bool ok;
-
-    if (want("durable")) {
     cpu_clock = false;
-    /* durable run */
-    run_ctx dur = {.t = &small};
+    run_ctx dur = {.t = &z->small};
     snprintf(dur.state, sizeof dur.state, "%s", at("durable-state.json"));
-    ok = measure(durable_subject, durable_floor, &dur, reps_slow, &s, &f);
+    bool ok = measure(durable_subject, durable_floor, &dur, z->reps_slow, &s, &f);
     add_row((row){"durable run, from scratch", "s", "<= 1.10", s, f, s / f, 1.10, ok, 0, NULL});
     free(dur.filler);
-    printf("  durable done (%.3f s vs %.3f s)\n", s, f);
-    fflush(stdout);
+}
 
-    }
-    if (want("dry")) {
+static void scenario_dry(sizes *z)
+{
+    double s, f;
     cpu_clock = true;
-    /* dry run */
-    cpu_clock = true;
-    run_ctx dry = {.t = &big};
+    run_ctx dry = {.t = &z->big};
     snprintf(dry.state, sizeof dry.state, "%s", at("absent-state.json"));
-    ok = measure(dry_subject, lua_floor, &dry, reps_default, &s, &f);
+    bool ok = measure(dry_subject, lua_floor, &dry, z->reps, &s, &f);
     add_row((row){"dry run", "s", "<= 1.5", s, f, s / f, 1.5, ok, 0, NULL});
 
-    /* scaling: big and small timed alternately, so both see the same load */
-    run_ctx dry_small = {.t = &small};
-    snprintf(dry_small.state, sizeof dry_small.state, "%s", at("absent-state.json"));
+    /* Big and small timed alternately, so both see the same machine load. */
+    run_ctx few = {.t = &z->small};
+    snprintf(few.state, sizeof few.state, "%s", at("absent-state.json"));
     double vb[64], vs[64];
-    int reps = reps_default > 64 ? 64 : reps_default;
-    bool sok = ok;
-    for (int i = 0; i < reps && sok; i++)
-        sok = dry_subject(&dry, &vb[i]) && dry_subject(&dry_small, &vs[i]);
-    double big_s = sok ? median(vb, reps) : NAN, few = sok ? median(vs, reps) : NAN;
-    add_row((row){"scaling: dry big / dry small", "s", "<= 10.5", big_s, few, big_s / few, 10.5,
-                  sok && sane(few) && sane(big_s), 0, NULL});
-    }
-    if (want("nothing")) {
+    int reps = z->reps > 64 ? 64 : z->reps;
+    for (int i = 0; i < reps && ok; i++)
+        ok = dry_subject(&dry, &vb[i]) && dry_subject(&few, &vs[i]);
+    s = ok ? median(vb, reps) : NAN;
+    f = ok ? median(vs, reps) : NAN;
+    add_row((row){"scaling: dry 10x / dry 1x", "s", "<= 10.5", s, f, s / f, 10.5,
+                  ok && sane(s) && sane(f), 0, NULL});
+}
+
+static void scenario_nothing(sizes *z)
+{
+    double s = NAN, f = NAN;
     cpu_clock = true;
-    /* nothing to do */
-    run_ctx none = {.t = &big};
+    run_ctx none = {.t = &z->big};
     snprintf(none.state, sizeof none.state, "%s", at("all-recorded-state.json"));
-    tree_top(&big, none.to, sizeof none.to);
-    ok = prepare_all_recorded(&none);
+    tree_top(&z->big, none.to, sizeof none.to);
+    bool ok = prepare_all_recorded(&none);
     unsigned long before = states_created;
-    ok = ok && measure(nothing_subject, nothing_floor, &none, reps_default, &s, &f);
+    ok = ok && measure(nothing_subject, nothing_floor, &none, z->reps, &s, &f);
     unsigned long made = states_created - before;
     add_row((row){"nothing to do", "s", "<= 2", s, f, s / f, 2.0, ok, 0, NULL});
     add_row((row){"nothing to do: lua_States created", "", "== 0", (double)made, NAN,
                   (double)made, 0.0, ok, 0, NULL});
+}
 
+static void scenario_memory(sizes *z)
+{
     cpu_clock = false;
+    double mib = measure_rss(&z->big);
+    add_row((row){"memory: dry run peak RSS - baseline", "MiB", "<= 16", mib, NAN, mib, 16.0,
+                  sane(mib), 0, NULL});
+}
 
-    }
-    if (want("memory")) {
-    cpu_clock = false;
-    /* memory */
-    double mib = measure_rss(&big);
-    add_row((row){"memory: dry run peak RSS - baseline", "MiB", "<= 16", mib, NAN, mib,
-                  16.0, sane(mib), 0, NULL});
-    printf("  runs done\n");
-    fflush(stdout);
-
-    }
-    if (want("json")) {
-    cpu_clock = true;
-    /* json */
+static void scenario_json(sizes *z)
+{
+    double s = NAN, f = NAN;
     cpu_clock = true;
     call_ctx js = {0};
-    js.data = make_config(json_bytes, &js.bytes);
+    js.data = make_config(z->json_bytes, &js.bytes);
     make_call_tree(&js, "json", "local text = fs.read(migration.home .. '/config.json')",
                    "local out = json.encode(json.decode(text))");
-    write_file(at("config.json"), js.data, js.bytes);
-    ok = js.data != NULL && measure(call_subject, json_floor, &js, reps_default, &s, &f);
+    bool ok = js.data != NULL;
+    if (ok) {
+        write_file(at("config.json"), js.data, js.bytes);
+        ok = measure(call_subject, json_floor, &js, z->reps, &s, &f);
+    }
     add_row((row){"json decode+encode", "s", "<= 1.5", s, f, s / f, 1.5, ok, 0, NULL});
     free(js.data);
     unlink(at("config.json"));
+}
 
+static void scenario_write(sizes *z)
+{
+    double s = NAN, f = NAN;
     cpu_clock = false;
-
-    }
-    if (want("write")) {
-    cpu_clock = false;
-    /* fs.write */
     call_ctx wr = {0};
-    wr.bytes = write_bytes;
+    wr.bytes = z->write_bytes;
     wr.data = malloc(wr.bytes);
-    if (wr.data != NULL)
-        memset(wr.data, 'x', wr.bytes);
     snprintf(wr.dst, sizeof wr.dst, "%s", at("written.bin"));
     char prologue[256];
-    snprintf(prologue, sizeof prologue, "local data = string.rep('x', %zu)", write_bytes);
+    snprintf(prologue, sizeof prologue, "local data = string.rep('x', %zu)", wr.bytes);
     make_call_tree(&wr, "write", prologue, "fs.write(migration.home .. '/written.bin', data)");
-    ok = wr.data != NULL && measure(call_subject, write_floor, &wr, reps_default, &s, &f);
+    bool ok = wr.data != NULL;
+    if (ok) {
+        memset(wr.data, 'x', wr.bytes);
+        ok = measure(call_subject, write_floor, &wr, z->reps, &s, &f);
+    }
     add_row((row){"fs.write vs write+fsync", "s", "<= 1.1", s, f, s / f, 1.1, ok, 0, NULL});
     free(wr.data);
     unlink(wr.dst);
+}
 
-    }
-    if (want("copy")) {
+static void make_copy_source(const char *path, size_t bytes)
+{
+    size_t chunk_len = (size_t)1 << 20;
+    char *chunk = malloc(chunk_len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (chunk == NULL || fd < 0)
+        die(path);
+    for (size_t i = 0; i < chunk_len; i++)
+        chunk[i] = (char)(i * 2654435761u >> 13);
+    for (size_t done = 0; done < bytes; done += chunk_len)
+        if (write(fd, chunk, chunk_len) != (ssize_t)chunk_len)
+            die(path);
+    if (fsync(fd) != 0)
+        die(path);
+    close(fd);
+    free(chunk);
+}
+
+/* fs.copy is durable (it fsyncs the copy), cp is not: both are reported,
+ * the second floor (cp, then sync of the copy) being the like-for-like one. */
+static void scenario_copy(sizes *z)
+{
+    double s, f;
     cpu_clock = false;
-    /* fs.copy */
     call_ctx cp = {0};
     snprintf(cp.src, sizeof cp.src, "%s", at("copy-src.bin"));
     snprintf(cp.dst, sizeof cp.dst, "%s", at("copy-dst.bin"));
-    {
-        char *chunk = malloc((size_t)1 << 20);
-        int fd = open(cp.src, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (chunk == NULL || fd < 0)
-            die(cp.src);
-        for (size_t i = 0; i < ((size_t)1 << 20); i++)
-            chunk[i] = (char)(i * 2654435761u >> 13);
-        for (size_t done = 0; done < copy_bytes; done += (size_t)1 << 20)
-            if (write(fd, chunk, (size_t)1 << 20) != (ssize_t)1 << 20)
-                die(cp.src);
-        fsync(fd);
-        close(fd);
-        free(chunk);
-    }
+    make_copy_source(cp.src, z->copy_bytes);
     make_call_tree(&cp, "copy", "",
                    "fs.copy(migration.home .. '/copy-src.bin', migration.home .. "
                    "'/copy-dst.bin')");
-    ok = measure(call_subject, cp_floor, &cp, reps_slow, &s, &f);
+    bool ok = measure(call_subject, cp_floor, &cp, z->reps_slow, &s, &f);
     add_row((row){"fs.copy vs cp (time)", "s", "<= 1.11", s, f, s / f, 1.0 / 0.9, ok, 0, NULL});
-    double copy_s = s;
-    double v2[64];
-    bool cok = ok;
-    for (int i = 0; i < reps_slow && cok; i++)
-        cok = cp_sync_floor(&cp, &v2[i]);
-    f = cok ? median(v2, reps_slow) : NAN;
-    add_row((row){"fs.copy vs cp + sync (time)", "s", "<= 1.11", copy_s, f, copy_s / f,
-                  1.0 / 0.9, cok && sane(f), 0, NULL});
+    double v[64];
+    int reps = z->reps_slow > 64 ? 64 : z->reps_slow;
+    for (int i = 0; i < reps && ok; i++)
+        ok = cp_sync_floor(&cp, &v[i]);
+    f = ok ? median(v, reps) : NAN;
+    add_row((row){"fs.copy vs cp + sync (time)", "s", "<= 1.11", s, f, s / f, 1.0 / 0.9,
+                  ok && sane(f), 0, NULL});
     unlink(cp.src);
     unlink(cp.dst);
+}
 
-    }
-    rmtree(root);
-
+static int print_table(void)
+{
     printf("\n%-38s %5s %10s %10s %7s %8s  %s\n", "scenario", "clock", "median", "floor",
            "ratio", "target", "");
     int passed = 0, failed = 0;
@@ -838,13 +825,55 @@ int main(int argc, char **argv)
         else
             snprintf(fl, sizeof fl, "%.4g %s", r->floor, r->unit);
         printf("%-38s %5s %10s %10s %7.3f %8s  %s\n", r->name, r->clock, value, fl, r->ratio,
-               r->target_text,
-               !r->ran ? "DID NOT RUN" : r->met ? "PASS" : "MISS");
+               r->target_text, !r->ran ? "DID NOT RUN" : r->met ? "PASS" : "MISS");
         if (r->ran)
             passed++;
         else
             failed++;
     }
     printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return failed;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "--rss-child") == 0)
+        return rss_child(argv[2], argv[3]);
+    const char *scale = getenv("BENCH_SCALE");
+    wall_only = getenv("BENCH_CLOCK") != NULL && strcmp(getenv("BENCH_CLOCK"), "wall") == 0;
+    sizes z = {.tiny = scale != NULL && strcmp(scale, "tiny") == 0};
+    z.copy_bytes = z.tiny ? (size_t)4 << 20 : (size_t)1 << 30;
+    z.write_bytes = z.tiny ? (size_t)4 << 20 : (size_t)100 << 20;
+    z.json_bytes = z.tiny ? (size_t)200 << 10 : (size_t)10 << 20;
+    z.reps = env_int("BENCH_REPS", z.tiny ? 3 : 5);
+    z.reps_slow = env_int("BENCH_REPS", 3);
+    const char *base = getenv("BENCH_DIR") ? getenv("BENCH_DIR")
+                       : getenv("TMPDIR")  ? getenv("TMPDIR")
+                                           : "/tmp";
+    snprintf(root, sizeof root, "%s/migrate-bench-XXXXXX", base);
+    if (mkdtemp(root) == NULL)
+        die(root);
+    printf("libmigrate %s bench, scale %s, in %s\n", migrate_library_version(),
+           z.tiny ? "tiny" : "full", root);
+    fflush(stdout);
+    int versions = z.tiny ? 4 : 100;
+    make_tree(&z.small, "tree-small", z.tiny ? 20 : 1000, versions);
+    make_tree(&z.big, "tree-big", z.tiny ? 200 : 10000, versions);
+
+    static const struct {
+        const char *name;
+        void (*run)(sizes *);
+    } scenarios[] = {
+        {"durable", scenario_durable}, {"dry", scenario_dry},   {"nothing", scenario_nothing},
+        {"memory", scenario_memory},   {"json", scenario_json}, {"write", scenario_write},
+        {"copy", scenario_copy},
+    };
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        if (!want(scenarios[i].name))
+            continue;
+        scenarios[i].run(&z);
+        fprintf(stderr, "bench: %s done\n", scenarios[i].name);
+    }
+    rmtree(root);
+    return print_table() ? 1 : 0;
 }
