@@ -17,6 +17,22 @@
 /* A state file is small; anything this large is not one we wrote. */
 #define MAX_STATE_BYTES (256u << 20)
 
+/* A growing output buffer; oom once an allocation failed. */
+typedef struct textbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} textbuf;
+
+/* The two parts of the state that only grow during a run, as the last save
+ * printed them: the "applied" items and the "migrations" members up to and
+ * including *_last. A save prints only what was added since; a member that
+ * changes after it was printed resets the members' text. */
+struct printed {
+    textbuf applied, migrations;
+    const cJSON *applied_last, *migrations_last;
+};
+
 /* One applied id and its details object (NULL if it has none). */
 typedef struct slot {
     const char *id; /* cJSON-owned */
@@ -33,6 +49,7 @@ struct mig_state {
     size_t nslots, nids;
     const char **order; /* the applied ids in recorded order: mig_state_id() in O(1) */
     size_t order_cap;
+    struct printed *printed; /* see mig_state_save() */
 };
 
 static uint64_t hash_id(const char *s)
@@ -95,9 +112,25 @@ static int set_add(mig_state *s, const char *id)
     return 1;
 }
 
-mig_state *mig_state_new(void)
+static mig_state *state_alloc(void)
 {
     mig_state *s = calloc(1, sizeof *s);
+    if (s != NULL && (s->printed = calloc(1, sizeof *s->printed)) == NULL) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+static void forget_printed_members(mig_state *s)
+{
+    s->printed->migrations.len = 0;
+    s->printed->migrations_last = NULL;
+}
+
+mig_state *mig_state_new(void)
+{
+    mig_state *s = state_alloc();
     if (s == NULL)
         return NULL;
     s->root = cJSON_CreateObject();
@@ -119,6 +152,11 @@ void mig_state_free(mig_state *s)
         free(s->slots[i].text);
     free(s->slots);
     free(s->order);
+    if (s->printed != NULL) {
+        free(s->printed->applied.p);
+        free(s->printed->migrations.p);
+        free(s->printed);
+    }
     free(s);
 }
 
@@ -204,7 +242,7 @@ int mig_state_load(const char *path, mig_state **out, char *err)
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     size_t at = end != NULL ? (size_t)(end - text) : 0;
     free(text);
-    mig_state *s = calloc(1, sizeof *s);
+    mig_state *s = state_alloc();
     if (s == NULL) {
         cJSON_Delete(root);
         return mig_errf(err, MIGRATE_ENOMEM, "out of memory");
@@ -275,6 +313,10 @@ int mig_state_set_stamp(mig_state *s, const char *id, const char *stamp)
         free(sl->text); /* the details change */
         sl->text = NULL;
     }
+    /* The member just recorded (the last one) was not printed yet. */
+    const cJSON *last = s->migrations->child ? s->migrations->child->prev : NULL;
+    if (d != last || s->printed->migrations_last == d)
+        forget_printed_members(s);
     bool linked = cJSON_GetObjectItemCaseSensitive(d, "stamp") != NULL
                       ? cJSON_ReplaceItemInObjectCaseSensitive(d, "stamp", v)
                       : cJSON_AddItemToObject(d, "stamp", v);
@@ -326,9 +368,11 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
         cJSON_Delete(item);
         return MIGRATE_ENOMEM;
     }
-    bool linked = cJSON_GetObjectItemCaseSensitive(s->migrations, id) != NULL
-                      ? cJSON_ReplaceItemInObjectCaseSensitive(s->migrations, id, d)
-                      : cJSON_AddItemToObject(s->migrations, id, d);
+    bool replace = cJSON_GetObjectItemCaseSensitive(s->migrations, id) != NULL;
+    if (replace)
+        forget_printed_members(s); /* before: the printed member may be freed */
+    bool linked = replace ? cJSON_ReplaceItemInObjectCaseSensitive(s->migrations, id, d)
+                          : cJSON_AddItemToObject(s->migrations, id, d);
     if (!linked) {
         cJSON_Delete(d);
         cJSON_Delete(item);
@@ -351,13 +395,7 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
  * here, in exactly cJSON_Print's layout, and each applied id's details are
  * printed once and kept (slot.text) until they change. */
 
-typedef struct out {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} out;
-
-static void put(out *o, const char *s, size_t n)
+static void put(textbuf *o, const char *s, size_t n)
 {
     if (o->oom)
         return;
@@ -377,14 +415,14 @@ static void put(out *o, const char *s, size_t n)
     o->len += n;
 }
 
-static void puts_(out *o, const char *s)
+static void puts_(textbuf *o, const char *s)
 {
     put(o, s, strlen(s));
 }
 
 /* A JSON string as cJSON prints it: short escapes, \u00XX below 0x20,
  * everything else (UTF-8 included) as is. */
-static void put_string(out *o, const char *s)
+static void put_string(textbuf *o, const char *s)
 {
     put(o, "\"", 1);
     const char *run = s;
@@ -435,7 +473,7 @@ static char *print_nested(const cJSON *v, int tabs)
     return text;
 }
 
-static void put_nested(out *o, const cJSON *v, int tabs)
+static void put_nested(textbuf *o, const cJSON *v, int tabs)
 {
     char *text = print_nested(v, tabs);
     if (text == NULL)
@@ -445,40 +483,100 @@ static void put_nested(out *o, const cJSON *v, int tabs)
     free(text);
 }
 
-/* The "migrations" object, one level down: cached details where it can. */
-static void put_migrations(out *o, const mig_state *s, const cJSON *migrations)
+/* One member of "migrations", as cJSON_Print nests it: cached details
+ * where there are some. */
+static void put_member(textbuf *o, const mig_state *s, const cJSON *d)
 {
-    put(o, "{\n", 2);
-    for (const cJSON *d = migrations->child; d != NULL; d = d->next) {
-        put(o, "\t\t", 2);
-        put_string(o, d->string ? d->string : "");
-        put(o, ":\t", 2);
-        slot *sl = d->string ? find(s, d->string) : NULL;
-        if (sl != NULL && sl->details == d) {
-            if (sl->text == NULL && (sl->text = print_nested(d, 2)) == NULL)
-                o->oom = true;
-            else
-                puts_(o, sl->text);
-        } else {
-            put_nested(o, d, 2);
-        }
-        puts_(o, d->next ? ",\n" : "\n");
+    put(o, "\t\t", 2);
+    put_string(o, d->string ? d->string : "");
+    put(o, ":\t", 2);
+    slot *sl = d->string ? find(s, d->string) : NULL;
+    if (sl != NULL && sl->details == d) {
+        if (sl->text == NULL && (sl->text = print_nested(d, 2)) == NULL)
+            o->oom = true;
+        else
+            puts_(o, sl->text);
+    } else {
+        put_nested(o, d, 2);
     }
-    put(o, "\t}", 2);
+}
+
+/* Prints the members added since the last save onto the kept text (cut
+ * back on failure) and sets *text to it. */
+static bool extend_members(const mig_state *s, const textbuf **text)
+{
+    struct printed *pr = s->printed;
+    textbuf *m = &pr->migrations;
+    const cJSON *d = pr->migrations_last ? pr->migrations_last->next : s->migrations->child;
+    for (; d != NULL; d = d->next) {
+        size_t len = m->len;
+        if (len > 0)
+            put(m, ",\n", 2);
+        put_member(m, s, d);
+        if (m->oom) {
+            m->len = len;
+            m->oom = false;
+            return false;
+        }
+        pr->migrations_last = d;
+    }
+    *text = m;
+    return true;
+}
+
+static bool extend_applied(const mig_state *s, const textbuf **text)
+{
+    struct printed *pr = s->printed;
+    textbuf *a = &pr->applied;
+    const cJSON *id = pr->applied_last ? pr->applied_last->next : s->applied->child;
+    for (; id != NULL; id = id->next) {
+        size_t len = a->len;
+        if (len > 0)
+            put(a, ", ", 2);
+        put_string(a, id->valuestring);
+        if (a->oom) {
+            a->len = len;
+            a->oom = false;
+            return false;
+        }
+        pr->applied_last = id;
+    }
+    *text = a;
+    return true;
+}
+
+static void put_part(textbuf *o, const char *open, const textbuf *text, const char *inner_end,
+                     const char *close)
+{
+    puts_(o, open);
+    put(o, text->p, text->len);
+    if (text->len > 0)
+        puts_(o, inner_end);
+    puts_(o, close);
 }
 
 int mig_state_save(const mig_state *s, const char *path, char *err)
 {
-    out o = {0};
+    textbuf o = {0};
     put(&o, "{\n", 2);
     for (const cJSON *c = s->root->child; c != NULL; c = c->next) {
         put(&o, "\t", 1);
         put_string(&o, c->string ? c->string : "");
         put(&o, ":\t", 2);
-        if (c == s->migrations)
-            put_migrations(&o, s, c);
-        else
+        const textbuf *text = NULL;
+        if (c == s->migrations) {
+            if (extend_members(s, &text))
+                put_part(&o, "{\n", text, "\n", "\t}");
+            else
+                o.oom = true;
+        } else if (c == s->applied) {
+            if (extend_applied(s, &text))
+                put_part(&o, "[", text, "", "]");
+            else
+                o.oom = true;
+        } else {
             put_nested(&o, c, 1);
+        }
         puts_(&o, c->next ? ",\n" : "\n");
     }
     put(&o, "}\n", 2);
