@@ -5,7 +5,7 @@
  * avoid (fresh Lua states, fsyncs, readdir, cJSON), measured in the same run
  * on the same file system, so the ratio says what the library adds.
  *
- *   make bench                      full size (a few minutes, ~3 GiB of disk)
+ *   make bench                      full size (2-4 minutes, up to 3 GiB of disk)
  *   BENCH_SCALE=tiny build/bench    seconds; what `make test` runs
  *   BENCH_REPS=n BENCH_DIR=/path    repetitions, where the temp tree goes
  *
@@ -689,7 +689,7 @@ static void scenario_durable(sizes *z)
     cpu_clock = false;
     run_ctx dur = {.t = &z->small};
     snprintf(dur.state, sizeof dur.state, "%s", at("durable-state.json"));
-    bool ok = measure(durable_subject, durable_floor, &dur, z->reps_slow, &s, &f);
+    bool ok = measure(durable_subject, durable_floor, &dur, z->reps, &s, &f);
     add_row((row){"durable run, from scratch", "s", "<= 1.10", s, f, s / f, 1.10, ok, 0, NULL});
     free(dur.filler);
 }
