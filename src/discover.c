@@ -69,10 +69,13 @@ static int list_dir(const char *dir, names *out, char *err)
 
 static char *join3(const char *a, const char *b, const char *c)
 {
-    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-    char *s = malloc(n);
-    if (s != NULL)
-        snprintf(s, n, "%s%s%s", a, b, c);
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *s = malloc(la + lb + lc + 1);
+    if (s != NULL) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb);
+        memcpy(s + la + lb, c, lc + 1);
+    }
     return s;
 }
 
@@ -172,28 +175,39 @@ static int parse_migration_name(const char *name, uint64_t *number, const char *
     return 1;
 }
 
+/* An entry's four strings share one allocation, owned through e->dir: a
+ * tree of thousands of migrations costs one malloc per migration, not four. */
 static void entry_free(mig_entry *e)
 {
-    free(e->id);
-    free(e->version);
-    free(e->path);
     free(e->dir);
+}
+
+static char *put(char **at, const char *a, size_t la, const char *b, size_t lb, const char *c,
+                 size_t lc)
+{
+    char *s = *at;
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb);
+    memcpy(s + la + lb, c, lc);
+    s[la + lb + lc] = '\0';
+    *at = s + la + lb + lc + 1;
+    return s;
 }
 
 static int entry_init(mig_entry *e, const char *root, const char *vname, const char *file,
                       uint64_t number)
 {
-    size_t stem = strlen(file) - 4;
+    size_t lr = strlen(root), lv = strlen(vname), lf = strlen(file), stem = lf - 4;
     memset(e, 0, sizeof *e);
     e->number = number;
-    e->dir = join3(root, "/", vname);
-    e->path = e->dir ? join3(e->dir, "/", file) : NULL;
-    e->id = join3(vname, "/", file);
-    e->version = strdup(vname + 1);
-    if (e->dir == NULL || e->path == NULL || e->id == NULL || e->version == NULL)
+    char *at = malloc((lr + 1 + lv + 1) + (lr + 1 + lv + 1 + lf + 1) + (lv + 1 + stem + 1) + lv);
+    if (at == NULL)
         return MIGRATE_ENOMEM;
-    e->id[strlen(vname) + 1 + stem] = '\0'; /* drop ".lua" */
-    return mig_version_parse(e->version, strlen(e->version), &e->ver, NULL);
+    e->dir = put(&at, root, lr, "/", 1, vname, lv);
+    e->path = put(&at, e->dir, lr + 1 + lv, "/", 1, file, lf);
+    e->id = put(&at, vname, lv, "/", 1, file, stem); /* without ".lua" */
+    e->version = put(&at, vname + 1, lv - 1, "", 0, "", 0);
+    return mig_version_parse(e->version, lv - 1, &e->ver, NULL);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -221,6 +235,53 @@ static mig_entry *plan_push(plan_builder *b)
     return &p->items[p->count++];
 }
 
+/* One name of a version directory: appended to the plan if it is a
+ * migration, an error if it is a malformed one, ignored otherwise. */
+static int scan_name(const char *root, const char *vname, const char *dir, const char *name,
+                     plan_builder *b, char *err)
+{
+    uint64_t number = 0;
+    const char *why = NULL;
+    int kind = parse_migration_name(name, &number, &why);
+    if (kind < 0)
+        return mig_errf(err, MIGRATE_EMANIFEST, "%s/%s: not a valid migration file name (%s)",
+                        dir, name, why);
+    if (kind == 0)
+        return MIGRATE_OK;
+    mig_entry *e = plan_push(b);
+    if (e == NULL)
+        return mig_errf(err, MIGRATE_ENOMEM, "out of memory");
+    if (entry_init(e, root, vname, name, number) != MIGRATE_OK) {
+        b->plan->count--;
+        entry_free(e);
+        return mig_errf(err, MIGRATE_ENOMEM, "out of memory");
+    }
+    return MIGRATE_OK;
+}
+
+/* Hands every name of dir to scan_name() as it is read: no copy of the
+ * listing (a run over 10,000 migrations made and freed 10,000 of them). */
+static int scan_dir(const char *root, const char *vname, const char *dir, plan_builder *b,
+                    char *err)
+{
+    char buf[128];
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return mig_errf(err, MIGRATE_EMANIFEST, "%s: cannot list directory: %s", dir,
+                        mig_strerror(errno, buf, sizeof buf));
+    int rc = MIGRATE_OK;
+    struct dirent *e;
+    while (rc == MIGRATE_OK && (errno = 0, e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rc = scan_name(root, vname, dir, e->d_name, b, err);
+    int read_errno = errno;
+    closedir(d);
+    if (rc == MIGRATE_OK && e == NULL && read_errno != 0)
+        return mig_errf(err, MIGRATE_EMANIFEST, "%s: cannot list directory: %s", dir,
+                        mig_strerror(read_errno, buf, sizeof buf));
+    return rc;
+}
+
 /* The migrations of one version directory, appended in number order when
  * `keep`, validated either way. */
 static int scan_version(const char *root, const char *vname, bool keep, plan_builder *b, char *err)
@@ -228,29 +289,8 @@ static int scan_version(const char *root, const char *vname, bool keep, plan_bui
     char *dir = join3(root, "/", vname);
     if (dir == NULL)
         return mig_errf(err, MIGRATE_ENOMEM, "out of memory");
-    names files = {0};
-    int rc = list_dir(dir, &files, err);
     size_t first = b->plan->count;
-    for (size_t i = 0; rc == MIGRATE_OK && i < files.count; i++) {
-        uint64_t number = 0;
-        const char *why = NULL;
-        int kind = parse_migration_name(files.items[i], &number, &why);
-        if (kind < 0)
-            rc = mig_errf(err, MIGRATE_EMANIFEST, "%s/%s: not a valid migration file name (%s)",
-                          dir, files.items[i], why);
-        if (kind <= 0)
-            continue;
-        mig_entry *e = plan_push(b);
-        if (e == NULL) {
-            rc = mig_errf(err, MIGRATE_ENOMEM, "out of memory");
-            break;
-        }
-        if (entry_init(e, root, vname, files.items[i], number) != MIGRATE_OK) {
-            rc = mig_errf(err, MIGRATE_ENOMEM, "out of memory");
-            b->plan->count--;
-            entry_free(e);
-        }
-    }
+    int rc = scan_dir(root, vname, dir, b, err);
     mig_entry *mine = b->plan->items + first;
     size_t n = b->plan->count - first;
     if (rc == MIGRATE_OK)
@@ -266,7 +306,6 @@ static int scan_version(const char *root, const char *vname, bool keep, plan_bui
             entry_free(&mine[i]);
         b->plan->count = first;
     }
-    names_free(&files);
     free(dir);
     return rc;
 }

@@ -152,6 +152,9 @@ void mig_report_log(migrate_report *r, size_t i, int level, const char *message,
  * the state file and the report), malloc'd; NULL when out of memory. */
 struct cJSON;
 char *mig_json_print(const struct cJSON *item);
+/* The same layout for text already in cJSON_Print's (len bytes);
+ * malloc'd, NUL-terminated, its length in *out_len; NULL when out of memory. */
+char *mig_json_relayout(const char *printed, size_t len, size_t *out_len);
 
 /* ---- Discovery (discover.c) ---------------------------------------------- */
 
@@ -188,6 +191,12 @@ mig_state *mig_state_new(void);
 bool mig_state_has(const mig_state *s, const char *id);
 /* The sha256 recorded for id, or NULL. */
 const char *mig_state_sha256(const mig_state *s, const char *id);
+/* The stamp (size and mtime of the script file, as the runner formats them)
+ * recorded for id, or NULL; and setting it in memory, saved by the next
+ * mig_state_save(). The runner re-hashes an applied script only when its
+ * stamp changed. MIGRATE_OK or MIGRATE_ENOMEM. */
+const char *mig_state_stamp(const mig_state *s, const char *id);
+int mig_state_set_stamp(mig_state *s, const char *id, const char *stamp);
 /* Number of applied ids and the i-th one, in recorded order. */
 size_t mig_state_count(const mig_state *s);
 const char *mig_state_id(const mig_state *s, size_t i);

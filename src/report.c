@@ -2,7 +2,6 @@
 #include "internal.h"
 
 #include <cJSON.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,29 +265,38 @@ static cJSON *report_json(const migrate_report *r)
     return o;
 }
 
-char *mig_json_print(const cJSON *item)
+char *mig_json_relayout(const char *printed, size_t len, size_t *out_len)
 {
-    char *printed = cJSON_Print(item);
-    if (printed == NULL)
-        return NULL;
     /* cJSON indents with tabs and writes ":\t"; a tab inside a string is
      * escaped, so every raw tab is layout: two spaces per level, ": " after
      * a key, as people and most tools write JSON. */
     size_t n = 0;
-    for (const char *p = printed; *p; p++)
-        n += *p == '\t' ? 2 : 1;
+    for (size_t i = 0; i < len; i++)
+        n += printed[i] == '\t' ? 2 : 1;
     char *text = malloc(n + 1);
+    if (text == NULL)
+        return NULL;
     char *out = text;
-    for (const char *p = printed; text != NULL && *p; p++) {
-        if (*p != '\t')
-            *out++ = *p;
-        else if (p > printed && p[-1] == ':')
+    for (size_t i = 0; i < len; i++) {
+        if (printed[i] != '\t') {
+            *out++ = printed[i];
+        } else if (i > 0 && printed[i - 1] == ':') {
             *out++ = ' ';
-        else
-            out += sprintf(out, "  ");
+        } else {
+            *out++ = ' ';
+            *out++ = ' ';
+        }
     }
-    if (text != NULL)
-        *out = '\0';
+    *out = '\0';
+    if (out_len != NULL)
+        *out_len = (size_t)(out - text);
+    return text;
+}
+
+char *mig_json_print(const cJSON *item)
+{
+    char *printed = cJSON_Print(item);
+    char *text = printed != NULL ? mig_json_relayout(printed, strlen(printed), NULL) : NULL;
     cJSON_free(printed);
     return text;
 }

@@ -2,6 +2,10 @@
  * touched, crashes never lose a record, two runners never run at once. */
 #include "testutil.h"
 
+#include "internal.h"
+
+#include <cJSON.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -275,6 +279,72 @@ static void test_200_runs_leave_no_file_descriptor_open(void **state)
     assert_int_equal(tu_count_fds(), before);
 }
 
+/* ---- the incremental state printer ---------------------------------------------- */
+
+/* The state file must be exactly what a full print of its document gives. */
+static void assert_state_prints_whole(tu_world *w)
+{
+    char *text = tu_read(w->state_path, NULL);
+    assert_non_null(text);
+    cJSON *root = cJSON_Parse(text);
+    assert_non_null(root);
+    char *full = mig_json_print(root);
+    size_t n = strlen(full);
+    assert_true(n > 0 && strlen(text) == n + 1 && text[n] == '\n');
+    text[n] = '\0';
+    assert_string_equal(text, full);
+    free(full);
+    cJSON_Delete(root);
+    free(text);
+}
+
+static void test_incremental_state_save_matches_a_full_print(void **state)
+{
+    tu_world *w = *state;
+    tu_write(w->home, ".teleclaude/migration_state.json",
+             "{\"owner\": {\"name\": \"tab\\there \\\"quoted\\\" \\u00e9\", \"n\": [1, 2.5, -3e2]},"
+             " \"applied\": [\"v0.9.0/001_old\"], \"zeta\": null,"
+             " \"migrations\": {\"v0.9.0/001_old\": {\"outcome\": \"applied\", \"custom\": true}}}");
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4; i++) {
+            char rel[64];
+            snprintf(rel, sizeof rel, "v1.%d.0/%03d_step.lua", round, i + 1);
+            tu_logging_script(w, rel);
+        }
+        assert_int_equal(tu_run(w, NULL, NULL, NULL), MIGRATE_OK);
+        assert_state_prints_whole(w);
+    }
+    /* A migration recorded again (check() true after its state entry was
+     * dropped by hand) replaces its details: still one whole document. */
+    char *text = tu_read(w->state_path, NULL);
+    cJSON *root = cJSON_Parse(text);
+    cJSON *applied = cJSON_GetObjectItem(root, "applied");
+    cJSON_DeleteItemFromArray(applied, 1);
+    char *edited = cJSON_Print(root);
+    tu_write(w->home, ".teleclaude/migration_state.json", edited);
+    free(edited);
+    cJSON_Delete(root);
+    free(text);
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_OK);
+    assert_int_equal(migrate_report_get(r, 0)->outcome, MIGRATE_SKIPPED_CHECK);
+    migrate_report_free(r);
+    assert_state_prints_whole(w);
+    /* ...and its fresh details, not the text printed for it before. */
+    text = tu_read(w->state_path, NULL);
+    root = cJSON_Parse(text);
+    cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "migrations"), "v1.0.0/001_step");
+    assert_string_equal(cJSON_GetObjectItem(m, "outcome")->valuestring, "skipped_check");
+    applied = cJSON_GetObjectItem(root, "applied");
+    int n = cJSON_GetArraySize(applied);
+    assert_int_equal(n, 13);
+    assert_string_equal(cJSON_GetArrayItem(applied, n - 1)->valuestring, "v1.0.0/001_step");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(root, "migrations"), "v0.9.0/001_old"), "custom")));
+    cJSON_Delete(root);
+    free(text);
+}
+
 /* ---- threads ------------------------------------------------------------------ */
 
 typedef struct worker {
@@ -345,6 +415,7 @@ int main(void)
         T(test_lock_held_by_another_process_is_elocked),
         T(test_lock_waits_up_to_lock_timeout),
         T(test_200_runs_leave_no_file_descriptor_open),
+        T(test_incremental_state_save_matches_a_full_print),
         cmocka_unit_test(test_concurrent_runs_on_different_state_paths_are_independent),
     };
     return cmocka_run_group_tests_name("state", tests, NULL, NULL);
