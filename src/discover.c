@@ -291,9 +291,11 @@ static int scan_version(const char *root, const char *vname, bool keep, plan_bui
         return mig_errf(err, MIGRATE_ENOMEM, "out of memory");
     size_t first = b->plan->count;
     int rc = scan_dir(root, vname, dir, b, err);
-    mig_entry *mine = b->plan->items + first;
+    /* items is NULL until the first migration: NULL + 0 and qsort(NULL)
+     * are undefined behaviour, however harmless they look. */
     size_t n = b->plan->count - first;
-    if (rc == MIGRATE_OK)
+    mig_entry *mine = n > 0 ? b->plan->items + first : NULL;
+    if (rc == MIGRATE_OK && n > 1)
         qsort(mine, n, sizeof *mine, cmp_entry);
     for (size_t i = 1; rc == MIGRATE_OK && i < n; i++)
         if (mine[i - 1].number == mine[i].number)
