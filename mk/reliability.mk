@@ -18,8 +18,8 @@ $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faul
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
 	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm
 
-TEST_PROGRAMS += $(REL)/fault_sweep
+TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test
 
 .PHONY: reliability
 reliability: $(REL_PROGRAMS)
-	@sh tests/run.sh "$(REL)/fault_sweep --full"
+	@sh tests/run.sh "$(REL)/fault_sweep --full" "$(REL)/crash_test --full"
