@@ -16,10 +16,10 @@ $(REL)/faultshim.so: tests/reliability/faultshim.c
 $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faultshim.so
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
-	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm
+	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
 
-TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test
+TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency
 
 .PHONY: reliability
 reliability: $(REL_PROGRAMS)
-	@sh tests/run.sh "$(REL)/fault_sweep --full" "$(REL)/crash_test --full"
+	@REL_FULL=1 sh tests/run.sh $(REL_PROGRAMS)

@@ -14,7 +14,7 @@
  * episodes of repeated kills at random calls, resuming until a run gets
  * through, so kills also land in resumed runs and in recovery itself.
  *
- * usage: crash_test [--full] [--kills N] [--seed S] */
+ * usage: crash_test [--full] [--kills N] [--seed S]   (REL_FULL=1 as --full) */
 #include "rel.h"
 
 #include <signal.h>
@@ -295,13 +295,11 @@ static void episodes(world *w, long total, long kills, points *p, int *runs_out)
 int main(int argc, char **argv)
 {
     rel_with_shim(argv);
-    bool full = false;
-    long kills = 40;
+    bool full = rel_full(argc, argv);
+    long kills = full ? 300 : 40;
     unsigned seed = 1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--full") == 0)
-            full = true, kills = 300;
-        else if (strcmp(argv[i], "--kills") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--kills") == 0 && i + 1 < argc)
             kills = atol(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             seed = (unsigned)atol(argv[++i]);

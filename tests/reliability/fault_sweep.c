@@ -11,7 +11,7 @@
  * fs.write_json called from a script: the target holds the old or the new
  * content, never a mix.
  *
- * usage: fault_sweep [--full]   (without --full: EIO and EINTR only) */
+ * usage: fault_sweep [--full]   (or REL_FULL=1; without it: EIO and EINTR only) */
 #include "rel.h"
 
 #include <errno.h>
@@ -363,7 +363,7 @@ static long sweep_primitive(const primitive *p, const fault_kind *k)
 int main(int argc, char **argv)
 {
     rel_with_shim(argv);
-    bool quick = !(argc > 1 && strcmp(argv[1], "--full") == 0);
+    bool quick = !rel_full(argc, argv);
     size_t nkinds = quick ? 2 : sizeof KINDS / sizeof KINDS[0];
     world w;
     world_init(&w, "fault");

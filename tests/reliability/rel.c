@@ -32,6 +32,12 @@ void rel_check(bool ok, const char *file, int line, const char *fmt, ...)
     fflush(stdout);
 }
 
+bool rel_full(int argc, char **argv)
+{
+    const char *env = getenv("REL_FULL");
+    return (argc > 1 && strcmp(argv[1], "--full") == 0) || (env != NULL && strcmp(env, "1") == 0);
+}
+
 int rel_summary(void)
 {
     printf("%d passed, %d failed\n", rel_passed, rel_failed);

@@ -17,6 +17,9 @@ extern int rel_passed, rel_failed;
 #define REL_CHECK(cond, ...) rel_check((cond), __FILE__, __LINE__, __VA_ARGS__)
 void rel_check(bool ok, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Whether to run the full version: --full as the first argument, or
+ * REL_FULL=1 in the environment (tests/run.sh passes no arguments). */
+bool rel_full(int argc, char **argv);
 /* Prints the summary line and returns the exit status. */
 int rel_summary(void);
 
