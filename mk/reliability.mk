@@ -18,7 +18,7 @@ $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faul
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
 	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
 
-TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency
+TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak
 
 .PHONY: reliability
 reliability: $(REL_PROGRAMS)
