@@ -251,9 +251,11 @@ static int scan_version(const char *root, const char *vname, bool keep, plan_bui
             entry_free(e);
         }
     }
-    mig_entry *mine = b->plan->items + first;
+    /* items is NULL until the first migration: NULL + 0 and qsort(NULL)
+     * are undefined behaviour, however harmless they look. */
     size_t n = b->plan->count - first;
-    if (rc == MIGRATE_OK)
+    mig_entry *mine = n > 0 ? b->plan->items + first : NULL;
+    if (rc == MIGRATE_OK && n > 1)
         qsort(mine, n, sizeof *mine, cmp_entry);
     for (size_t i = 1; rc == MIGRATE_OK && i < n; i++)
         if (mine[i - 1].number == mine[i].number)
