@@ -23,3 +23,31 @@ TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/
 .PHONY: reliability
 reliability: $(REL_PROGRAMS)
 	@REL_FULL=1 sh tests/run.sh $(REL_PROGRAMS)
+
+# ---- fuzzing (libFuzzer) ----------------------------------------------------
+# The library is rebuilt with clang, ASan, UBSan and fuzzer coverage into
+# build/fuzz by a recursive make (its own BUILD, so these rules stay out).
+FUZZ_BUILD := build/fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := version state names json sandbox
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -Wno-missing-prototypes -O1 -g \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude -Isrc
+# The sandbox target checks every file-system call the library makes.
+FUZZ_WRAP_sandbox := -Wl,--wrap=open,--wrap=openat,--wrap=rename,--wrap=mkdir,--wrap=unlink \
+                     -Wl,--wrap=unlinkat,--wrap=rmdir,--wrap=symlink,--wrap=chmod,--wrap=opendir
+
+ifneq ($(BUILD),$(FUZZ_BUILD))
+$(FUZZ_BUILD)/libmigrate.a: $(SRC) $(LUA_SRC) src/internal.h include/migrate.h tools/embed.c
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 CFLAGS='-O1 -g -fsanitize=fuzzer-no-link' $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libmigrate.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(DEP_CFLAGS) -o $@ $< $(FUZZ_BUILD)/libmigrate.a \
+	    $(FUZZ_WRAP_$*) $(DEP_LIBS) -lm
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+endif
