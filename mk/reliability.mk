@@ -51,3 +51,13 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libmigrate.a
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 endif
+
+# Every committed seed and crash reproducer, replayed without libFuzzer by
+# the regular compiler (and its sanitizers with SAN=1): regression tests.
+REPLAYS := $(FUZZ_TARGETS:%=$(REL)/replay_%)
+$(REL)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libmigrate.a
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Isrc \
+	    $(DEP_CFLAGS) -DREPLAY_CORPUS='"tests/fuzz/$*"' -o $@ $< tests/fuzz/replay.c \
+	    $(BUILD)/libmigrate.a $(FUZZ_WRAP_$*) $(DEP_LIBS) -lm
+TEST_PROGRAMS += $(REPLAYS)

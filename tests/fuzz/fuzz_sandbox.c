@@ -52,13 +52,23 @@ static bool under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
+/* A ".." component would make the prefix test meaningless; "..x" is a
+ * name like any other. */
+static bool has_dotdot(const char *path)
+{
+    for (const char *p = strstr(path, "/.."); p != NULL; p = strstr(p + 1, "/.."))
+        if (p[3] == '/' || p[3] == '\0')
+            return true;
+    return false;
+}
+
 static void audit(const char *op, int dirfd, const char *path, bool writes)
 {
     if (!auditing)
         return;
     char abs[PATH_MAX];
     absolute(dirfd, path, abs);
-    if (strstr(abs, "/..") != NULL || !under(abs, writes ? home : root)) {
+    if (has_dotdot(abs) || !under(abs, writes ? home : root)) {
         fprintf(stderr, "sandbox escape: %s %s %s\n", op, writes ? "writes" : "reads", abs);
         abort();
     }

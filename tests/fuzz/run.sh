@@ -12,7 +12,10 @@ for t in "$@"; do
     corpus="$build/corpus/$t"
     mkdir -p "$corpus" "$build/artifacts"
     log="$build/$t.log"
-    "$build/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    dict=
+    [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
+    # shellcheck disable=SC2086
+    "$build/fuzz_$t" $dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
         "$corpus" "tests/fuzz/$t" >"$log" 2>&1
     rc=$?
