@@ -98,7 +98,7 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
         sb->timed_out = true;
     }
     lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "%s timed out after %u ms", sb->phase, sb->cfg.timeout_ms);
+    luaL_error(L, "%s timed out after %I ms", sb->phase, (lua_Integer)sb->cfg.timeout_ms);
 }
 
 static void arm_deadline(mig_sandbox *sb)
@@ -215,7 +215,7 @@ static int sb_setmetatable(lua_State *L)
 static int timed_out_error(lua_State *L)
 {
     mig_sandbox *sb = sandbox_of(L);
-    return luaL_error(L, "%s timed out after %u ms", sb->phase, sb->cfg.timeout_ms);
+    return luaL_error(L, "%s timed out after %I ms", sb->phase, (lua_Integer)sb->cfg.timeout_ms);
 }
 
 static int sb_xpcall_handler(lua_State *L)
