@@ -61,3 +61,8 @@ $(REL)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libmigrate.a
 	    $(DEP_CFLAGS) -DREPLAY_CORPUS='"tests/fuzz/$*"' -o $@ $< tests/fuzz/replay.c \
 	    $(BUILD)/libmigrate.a $(FUZZ_WRAP_$*) $(DEP_LIBS) -lm
 TEST_PROGRAMS += $(REPLAYS)
+
+# ---- valgrind ---------------------------------------------------------------
+.PHONY: valgrind
+valgrind: $(TESTS) $(REL_PROGRAMS) $(REPLAYS) $(REL)/faultshim.so
+	@sh tests/reliability/valgrind.sh $(REL)/faultshim.so $(TESTS) $(REL_PROGRAMS) $(REPLAYS)
