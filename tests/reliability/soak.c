@@ -145,6 +145,10 @@ int main(int argc, char **argv)
         migrate_report_free(report);
         long rss = rel_rss_kib();
         peak = rss > peak ? rss : peak;
+        /* Growth that levels off is the allocator settling; a leak keeps on. */
+        if ((i + 1) % (runs >= 5000 ? 2500 : 250) == 0)
+            printf("soak: after %ld runs VmRSS %ld KiB, %d descriptors\n", i + 1, rss,
+                   rel_count_fds());
     }
     double seconds = now() - t0;
     long rss1 = rel_rss_kib();
