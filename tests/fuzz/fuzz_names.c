@@ -19,6 +19,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char base[64];
 
+static int remove_entry_at_exit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tree_at_exit(void)
+{
+    nftw(base, remove_entry_at_exit, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -87,8 +101,11 @@ static void check_report(const migrate_report *r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (base[0] == '\0') {
-        snprintf(base, sizeof base, "/tmp/libmigrate-fuzz-names-XXXXXX");
+        /* tmpfs when there is one: the library fsyncs, the disk is not under test. */
+    snprintf(base, sizeof base, "%s/libmigrate-fuzz-names-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         REQUIRE(mkdtemp(base) != NULL);
+    atexit(remove_tree_at_exit);
     }
     char root[128];
     snprintf(root, sizeof root, "%s/m", base);

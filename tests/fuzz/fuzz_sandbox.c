@@ -23,6 +23,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define REQUIRE(cond) ((cond) ? (void)0 : abort())
 
 static char root[64], home[96], migrations[96], script[160];
+
+static int remove_entry_at_exit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tree_at_exit(void)
+{
+    nftw(root, remove_entry_at_exit, 16, FTW_DEPTH | FTW_PHYS);
+}
 static bool auditing;
 
 /* ---- the audit ------------------------------------------------------------ */
@@ -161,8 +175,11 @@ static void setup(void)
 {
     if (root[0] != '\0')
         return;
-    snprintf(root, sizeof root, "/tmp/libmigrate-fuzz-sandbox-XXXXXX");
+    /* tmpfs when there is one: the library fsyncs, the disk is not under test. */
+    snprintf(root, sizeof root, "%s/libmigrate-fuzz-sandbox-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     REQUIRE(mkdtemp(root) != NULL);
+    atexit(remove_tree_at_exit);
     snprintf(home, sizeof home, "%s/home", root);
     snprintf(migrations, sizeof migrations, "%s/migrations", root);
     snprintf(script, sizeof script, "%s/v1.0.0/001_fuzz.lua", migrations);

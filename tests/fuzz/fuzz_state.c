@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <ftw.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,12 +16,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 
+static int remove_entry_at_exit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tree_at_exit(void)
+{
+    nftw(dir, remove_entry_at_exit, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void make_dir(void)
 {
     if (dir[0] != '\0')
         return;
-    snprintf(dir, sizeof dir, "/tmp/libmigrate-fuzz-state-XXXXXX");
+    /* tmpfs when there is one: the library fsyncs, the disk is not under test. */
+    snprintf(dir, sizeof dir, "%s/libmigrate-fuzz-state-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     REQUIRE(mkdtemp(dir) != NULL);
+    atexit(remove_tree_at_exit);
 }
 
 static void write_file(const char *path, const uint8_t *data, size_t size)
