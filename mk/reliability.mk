@@ -1,9 +1,10 @@
 # Reliability: I/O fault injection, crash (SIGKILL) testing, concurrency,
 # a daemon soak, fuzzing and valgrind. See RELIABILITY.md.
-#   make test         quick versions of the fault sweep, crash and concurrency tests
-#   make reliability  the full versions and the soak
+#   make test         quick versions of the fault sweep, crash test, concurrency
+#                     test and soak, and a replay of every committed fuzz seed
+#   make reliability  the full versions of the four programs
 #   make fuzz         every libFuzzer target for FUZZ_SECONDS (default 30) each
-#   make valgrind     every cmocka test and reliability program under valgrind
+#   make valgrind     every cmocka test, reliability program and replay under valgrind
 REL := $(BUILD)/reliability
 REL_PROGRAMS := $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak
 REL_HELPERS := tests/reliability/rel.c tests/reliability/rel.h
