@@ -14,6 +14,7 @@
  * usage: fault_sweep [--full]   (or REL_FULL=1; without it: EIO and EINTR only) */
 #include "rel.h"
 
+#include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,18 @@ static void count_effects(const world *w, int counts[NIDS], int *unknown)
     free(log);
 }
 
+/* Whether the state file keeps the key the resumed home started with:
+ * keys the library does not know survive every rewrite (SPEC §6). */
+static bool keeps_custom_key(const world *w)
+{
+    char *text = rel_read(w->state);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    bool kept = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "custom"));
+    cJSON_Delete(root);
+    free(text);
+    return kept;
+}
+
 /* The invariants that hold after any run, faulty or not; *recorded is the
  * number of migrations the state lists. */
 static void check_consistent(const world *w, const char *what, size_t *recorded)
@@ -153,6 +166,8 @@ static void check_consistent(const world *w, const char *what, size_t *recorded)
     const char *why;
     int parsed = rel_state_ids(w->state, &ids, &n, &why);
     REL_CHECK(parsed >= 0, "%s: state file corrupt (%s)", what, why);
+    if (strstr(what, "resumed") != NULL)
+        REL_CHECK(keeps_custom_key(w), "%s: the state lost a key it did not know", what);
     bool prefix = n <= NIDS;
     for (size_t i = 0; prefix && i < n; i++)
         prefix = strcmp(ids[i], IDS[i]) == 0;
