@@ -202,6 +202,7 @@ static void round_of_eight(world *w, int round, int *locked_out)
     char *what = rel_fmt("round %d of %d concurrent runs", round, NRUNNERS);
     check_exactly_once(w, NMIG, what);
     free(what);
+    rel_case();
 }
 
 /* ---- 2. a holder killed mid-run ---------------------------------------------- */
@@ -273,6 +274,7 @@ static void killed_holder(int attempt)
               rc, migrate_report_error(report));
     migrate_report_free(report);
     world_free(&w);
+    rel_case();
 }
 
 /* ---- 3. threads ---------------------------------------------------------------- */
@@ -310,6 +312,7 @@ static void threads_one_state(world *w)
     }
     REL_CHECK(ok == N, "threads on one state path: %d of %d succeeded", ok, N);
     check_exactly_once(w, NMIG, "threads on one state path");
+    rel_case();
 }
 
 /* Separate homes (so separate state paths) run side by side. */
@@ -335,6 +338,7 @@ static void threads_separate_states(world *w)
         free(homes[i].home);
     }
     REL_CHECK(ok == N, "threads on separate state paths: %d of %d succeeded", ok, N);
+    rel_case();
 }
 
 int main(int argc, char **argv)

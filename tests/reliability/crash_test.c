@@ -264,6 +264,7 @@ static void sweep(world *w, long total, long step, points *p)
         run_once(w, 0, p, what);
         check_done(w, what);
         free(what);
+        rel_case();
     }
 }
 
@@ -281,10 +282,12 @@ static void episodes(world *w, long total, long kills, points *p, int *runs_out)
             bool killed = run_once(w, k, p, what);
             check_after(w, what);
             free(what);
+            rel_case();
             if (!killed)
                 break;
         }
         check_done(w, "the end of an episode");
+        rel_case();
         episodes_done++;
         *runs_out += runs;
     }

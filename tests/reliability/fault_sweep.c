@@ -230,6 +230,7 @@ static bool sweep_step(world *w, const fault_kind *k, bool resumed, long nth)
     REL_CHECK(recorded == NIDS, "%s: %zu of %zu recorded", after, recorded, NIDS);
     free(after);
     free(what);
+    rel_case();
     return o.fired_at[0] != '\0';
 }
 
@@ -356,6 +357,7 @@ static bool prim_step(prim_world *pw, const fault_kind *k, long nth)
     migrate_report_free(report);
     free(now);
     free(what);
+    rel_case();
     return o.fired_at[0] != '\0';
 }
 

@@ -14,15 +14,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int rel_passed, rel_failed;
+static int rel_passed, rel_failed, rel_checks;
+static bool case_failed, case_open;
 
 void rel_check(bool ok, const char *file, int line, const char *fmt, ...)
 {
-    if (ok) {
-        rel_passed++;
+    rel_checks++;
+    case_open = true;
+    if (ok)
         return;
-    }
-    rel_failed++;
+    case_failed = true;
     fprintf(stdout, "FAIL %s:%d: ", file, line);
     va_list ap;
     va_start(ap, fmt);
@@ -30,6 +31,17 @@ void rel_check(bool ok, const char *file, int line, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stdout);
     fflush(stdout);
+}
+
+void rel_case(void)
+{
+    if (!case_open)
+        return;
+    if (case_failed)
+        rel_failed++;
+    else
+        rel_passed++;
+    case_open = case_failed = false;
 }
 
 bool rel_full(int argc, char **argv)
@@ -40,6 +52,8 @@ bool rel_full(int argc, char **argv)
 
 int rel_summary(void)
 {
+    rel_case();
+    printf("(%d checks in %d cases)\n", rel_checks, rel_passed + rel_failed);
     printf("%d passed, %d failed\n", rel_passed, rel_failed);
     return rel_failed == 0 ? 0 : 1;
 }
@@ -52,6 +66,7 @@ void rel_die(const char *fmt, ...)
     vfprintf(stdout, fmt, ap);
     va_end(ap);
     fputc('\n', stdout);
+    rel_case();
     printf("%d passed, %d failed\n", rel_passed, rel_failed + 1);
     exit(1);
 }

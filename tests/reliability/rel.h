@@ -11,16 +11,19 @@
 
 #include "migrate.h"
 
-/* A check that counts as one passed or failed case; on failure it prints
- * where and why and carries on, so one run shows every broken promise. */
-extern int rel_passed, rel_failed;
+/* A check inside the current case; on failure it prints where and why and
+ * carries on, so one run shows every broken promise. */
 #define REL_CHECK(cond, ...) rel_check((cond), __FILE__, __LINE__, __VA_ARGS__)
 void rel_check(bool ok, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Ends a case (one faulty run, one kill, one round...): it passed if none
+ * of its checks failed. The summary counts cases, not checks. */
+void rel_case(void);
 /* Whether to run the full version: --full as the first argument, or
  * REL_FULL=1 in the environment (tests/run.sh passes no arguments). */
 bool rel_full(int argc, char **argv);
-/* Prints the summary line and returns the exit status. */
+/* Ends the last case, prints the summary line ("N passed, N failed", in
+ * cases, and the number of checks) and returns the exit status. */
 int rel_summary(void);
 
 /* Fails the whole program (setup errors, not findings). */

@@ -154,6 +154,7 @@ int main(int argc, char **argv)
     long rss1 = rel_rss_kib();
     int fds1 = rel_count_fds();
     REL_CHECK(unexpected == 0, "%d runs returned something unexpected", unexpected);
+    rel_case();
     printf("soak: %ld runs in %.1f s (%.2f ms each), %d events\n", runs, seconds,
            seconds * 1000 / (double)runs, events);
     printf("soak: outcomes applied %ld, skipped_state %ld, skipped_check %ld, pending %ld, "
@@ -165,10 +166,13 @@ int main(int argc, char **argv)
            rss0, WARMUP, rss1, peak, rss1 - rss0);
     printf("soak: open descriptors %d after warm-up, %d at the end\n", fds0, fds1);
     REL_CHECK(rss1 - rss0 <= MAX_RSS_GROWTH_KIB, "RSS grew by %ld KiB", rss1 - rss0);
+    rel_case();
     REL_CHECK(fds1 == fds0, "descriptors: %d, then %d", fds0, fds1);
+    rel_case();
     REL_CHECK(outcomes[MIGRATE_APPLIED] > 0 && outcomes[MIGRATE_SKIPPED_STATE] > 0 &&
                   outcomes[MIGRATE_SKIPPED_CHECK] > 0 && outcomes[MIGRATE_FAILED] > 0,
               "the runs did not cover every outcome");
+    rel_case();
     rel_rmtree(root);
     free(root);
     free(migrations);
