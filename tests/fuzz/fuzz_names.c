@@ -2,10 +2,10 @@
  * is "dir" or "dir/file"; the tree is made on disk and discovered. A
  * discovery either fails with a message or lists migrations in version
  * then number order, each id once, each path an existing file. */
+#include "fuzz_tmp.h"
 #include "internal.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,29 +18,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_LINES 24
 
 static char base[64];
-
-static int remove_entry_at_exit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_tree_at_exit(void)
-{
-    nftw(base, remove_entry_at_exit, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 /* A usable single path component: not empty, ".", ".." and short. */
 static bool component_ok(const char *s, size_t len)
@@ -100,13 +77,8 @@ static void check_report(const migrate_report *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (base[0] == '\0') {
-        /* tmpfs when there is one: the library fsyncs, the disk is not under test. */
-    snprintf(base, sizeof base, "%s/libmigrate-fuzz-names-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        REQUIRE(mkdtemp(base) != NULL);
-    atexit(remove_tree_at_exit);
-    }
+    if (base[0] == '\0')
+        snprintf(base, sizeof base, "%s", fuzz_scratch_dir("names"));
     char root[128];
     snprintf(root, sizeof root, "%s/m", base);
     REQUIRE(mkdir(root, 0755) == 0);
@@ -132,6 +104,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             REQUIRE(migrate_report_error(r) != NULL);
         migrate_report_free(r);
     }
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_remove_tree(root);
     return 0;
 }

@@ -4,6 +4,7 @@
  * calls are linked through -Wl,--wrap wrappers below that abort on any
  * write outside the home, or any open outside the test tree, while a run
  * is under way. */
+#include "fuzz_tmp.h"
 #include "internal.h"
 
 #include <dirent.h>
@@ -24,19 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char root[64], home[96], migrations[96], script[160];
 
-static int remove_entry_at_exit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_tree_at_exit(void)
-{
-    nftw(root, remove_entry_at_exit, 16, FTW_DEPTH | FTW_PHYS);
-}
 static bool auditing;
 
 /* ---- the audit ------------------------------------------------------------ */
@@ -175,11 +163,7 @@ static void setup(void)
 {
     if (root[0] != '\0')
         return;
-    /* tmpfs when there is one: the library fsyncs, the disk is not under test. */
-    snprintf(root, sizeof root, "%s/libmigrate-fuzz-sandbox-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    REQUIRE(mkdtemp(root) != NULL);
-    atexit(remove_tree_at_exit);
+    snprintf(root, sizeof root, "%s", fuzz_scratch_dir("sandbox"));
     snprintf(home, sizeof home, "%s/home", root);
     snprintf(migrations, sizeof migrations, "%s/migrations", root);
     snprintf(script, sizeof script, "%s/v1.0.0/001_fuzz.lua", migrations);

@@ -1,12 +1,12 @@
 /* fuzz_state.c - the state loader on arbitrary file content. A load either
  * fails cleanly or gives a state whose ids are all found again, which
  * survives a record and a save, and reloads with the same ids plus one. */
+#include "fuzz_tmp.h"
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <ftw.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,29 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 
-static int remove_entry_at_exit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_tree_at_exit(void)
-{
-    nftw(dir, remove_entry_at_exit, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void make_dir(void)
 {
-    if (dir[0] != '\0')
-        return;
-    /* tmpfs when there is one: the library fsyncs, the disk is not under test. */
-    snprintf(dir, sizeof dir, "%s/libmigrate-fuzz-state-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    REQUIRE(mkdtemp(dir) != NULL);
-    atexit(remove_tree_at_exit);
+    if (dir[0] == '\0')
+        snprintf(dir, sizeof dir, "%s", fuzz_scratch_dir("state"));
 }
 
 static void write_file(const char *path, const uint8_t *data, size_t size)
