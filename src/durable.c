@@ -6,6 +6,7 @@
  * power) sees either the whole old file or the whole new one. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -183,6 +184,12 @@ int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
     int err = choose_mode(path, &mode, &create_mode, &prev);
     if (err != 0)
         return err;
+    /* Before our own temp exists: then the only leftover a kill can leave
+     * is one whose rename never happened, so its target is unchanged and
+     * the resumed run writes it again, sweeping it. (Swept after the rename
+     * instead, a kill in between would strand an older leftover beside a
+     * file that is never rewritten.) */
+    mig_sweep_temps(path);
     char *tmp = NULL;
     int fd = -1;
     if ((err = create_temp(path, create_mode, &tmp, &fd)) != 0)
@@ -206,6 +213,26 @@ int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
     if ((err = mig_fsync_parent(path)) != 0)
         *stage = "fsync dir";
     return err;
+}
+
+void mig_sweep_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = dir_of(path);
+    char prefix[NAME_MAX + 8];
+    int n = snprintf(prefix, sizeof prefix, ".%s.tmp-", base);
+    DIR *d = dir != NULL && n > 0 && (size_t)n < sizeof prefix ? opendir(dir) : NULL;
+    free(dir);
+    if (d == NULL)
+        return;
+    /* Names of exactly our pattern only: ".<base>.tmp-" and the suffix. */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, (size_t)n) == 0 &&
+            strlen(e->d_name) == (size_t)n + TEMP_SUFFIX_LEN)
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
 }
 
 typedef struct bytes {

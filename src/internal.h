@@ -86,6 +86,13 @@ typedef int (*mig_fill_fn)(int fd, void *ctx);
 int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
                        const char **stage);
 
+/* Removes the temp files (".<name>.tmp-XXXXXX") that writers of path killed
+ * mid-write left beside it. mig_replace_atomic() calls it before each
+ * write: the caller holds the state lock, so no other run of ours is
+ * writing there, and at worst a foreign concurrent writer of the same file
+ * sees its rename fail; never a partial file. */
+void mig_sweep_temps(const char *path);
+
 /* write() all of buf, retrying EINTR and short writes. 0 or an errno value. */
 int mig_write_all(int fd, const void *buf, size_t len);
 
@@ -206,8 +213,6 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
 /* Writes the whole state durably (mode 0600). MIGRATE_OK, MIGRATE_EIO or
  * MIGRATE_ENOMEM, with err. */
 int mig_state_save(const mig_state *s, const char *path, char *err);
-/* Removes temp files a crashed writer of path left behind. */
-void mig_state_sweep_temps(const char *path);
 void mig_state_free(mig_state *s);
 
 /* ---- Sandbox (sandbox.c) -------------------------------------------------- */

@@ -738,7 +738,7 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
     if (rc == MIGRATE_OK && !r.o.dry_run)
         rc = lock_state(&r);
     if (rc == MIGRATE_OK && !r.o.dry_run)
-        mig_state_sweep_temps(r.state_path);
+        mig_sweep_temps(r.state_path);
     if (rc == MIGRATE_OK)
         rc = load_state(&r);
     if (rc == MIGRATE_OK)

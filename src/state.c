@@ -600,30 +600,3 @@ int mig_state_save(const mig_state *s, const char *path, char *err)
     }
     return MIGRATE_OK;
 }
-
-void mig_state_sweep_temps(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    const char *base = slash ? slash + 1 : path;
-    int n = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path)
-                  : snprintf(dir, sizeof dir, ".");
-    if (n < 0 || (size_t)n >= sizeof dir)
-        return;
-    if (dir[0] == '\0')
-        strcpy(dir, "/");
-    char prefix[512];
-    n = snprintf(prefix, sizeof prefix, ".%s.tmp-", base);
-    if (n < 0 || (size_t)n >= sizeof prefix)
-        return;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    /* Only the lock holder writes the state, so any temp file of it that
-     * exists now is a leftover of a writer that crashed. */
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, prefix, (size_t)n) == 0)
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
-}

@@ -127,6 +127,21 @@ static void test_write_as_root_keeps_the_owner_of_the_file_it_replaces(void **st
     free(other);
 }
 
+static void test_write_removes_temps_a_killed_writer_left_beside_its_target(void **state)
+{
+    fixture *f = *state;
+    tu_write(f->dir, ".config.json.tmp-Ab3xY9", "half of an old write");
+    tu_write(f->dir, ".config.json.tmp-notours-at-all", "not our pattern");
+    tu_write(f->dir, ".other.json.tmp-Zz9Zz9", "another file's leftover");
+    assert_int_equal(mig_write_atomic(f->file, "new", 3, -1, NULL), 0);
+    assert_false(tu_exists(f->dir, ".config.json.tmp-Ab3xY9"));
+    assert_true(tu_exists(f->dir, ".config.json.tmp-notours-at-all"));
+    assert_true(tu_exists(f->dir, ".other.json.tmp-Zz9Zz9"));
+    char *content = tu_read(f->file, NULL);
+    assert_string_equal(content, "new");
+    free(content);
+}
+
 static void test_write_applies_explicit_mode_exactly_despite_umask(void **state)
 {
     fixture *f = *state;
@@ -440,6 +455,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_new_file_without_mode_gets_0644_through_umask,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_keeps_existing_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_write_removes_temps_a_killed_writer_left_beside_its_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_as_root_keeps_the_owner_of_the_file_it_replaces,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_applies_explicit_mode_exactly_despite_umask,
