@@ -159,9 +159,6 @@ void mig_report_log(migrate_report *r, size_t i, int level, const char *message,
  * the state file and the report), malloc'd; NULL when out of memory. */
 struct cJSON;
 char *mig_json_print(const struct cJSON *item);
-/* The same layout for text already in cJSON_Print's (len bytes);
- * malloc'd, NUL-terminated, its length in *out_len; NULL when out of memory. */
-char *mig_json_relayout(const char *printed, size_t len, size_t *out_len);
 
 /* ---- Discovery (discover.c) ---------------------------------------------- */
 

@@ -265,7 +265,8 @@ static cJSON *report_json(const migrate_report *r)
     return o;
 }
 
-char *mig_json_relayout(const char *printed, size_t len, size_t *out_len)
+/* cJSON_Print's text in the library's layout; malloc'd, or NULL. */
+static char *relayout(const char *printed, size_t len)
 {
     /* cJSON indents with tabs and writes ":\t"; a tab inside a string is
      * escaped, so every raw tab is layout: two spaces per level, ": " after
@@ -288,15 +289,13 @@ char *mig_json_relayout(const char *printed, size_t len, size_t *out_len)
         }
     }
     *out = '\0';
-    if (out_len != NULL)
-        *out_len = (size_t)(out - text);
     return text;
 }
 
 char *mig_json_print(const cJSON *item)
 {
     char *printed = cJSON_Print(item);
-    char *text = printed != NULL ? mig_json_relayout(printed, strlen(printed), NULL) : NULL;
+    char *text = printed != NULL ? relayout(printed, strlen(printed)) : NULL;
     cJSON_free(printed);
     return text;
 }

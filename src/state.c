@@ -392,9 +392,9 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
  * must not cost more than writing it. cJSON_Print formats every number of
  * every entry with printf each time: over a run of 1,000 migrations that
  * was 500,000 calls and most of the run's CPU. So the document is written
- * here, in exactly cJSON_Print's layout, and each applied id's details are
- * printed once and kept (slot.text) until they change; one linear pass
- * (mig_json_relayout) then gives it the layout of the library's JSON. */
+ * here, in exactly mig_json_print's layout (cJSON_Print's, with two-space
+ * indents), and each applied id's details are printed once and kept
+ * (slot.text) until they change. */
 
 static void put(textbuf *o, const char *s, size_t n)
 {
@@ -449,24 +449,26 @@ static void put_string(textbuf *o, const char *s)
     put(o, "\"", 1);
 }
 
-/* v printed by cJSON_Print as if nested `tabs` deep: its own layout with
+/* v printed by mig_json_print as if nested `levels` deep: its own layout with
  * every line after the first indented that much more. malloc'd or NULL. */
-static char *print_nested(const cJSON *v, int tabs)
+static char *print_nested(const cJSON *v, int levels)
 {
-    char *flat = cJSON_Print(v);
+    char *flat = mig_json_print(v);
     if (flat == NULL)
         return NULL;
     size_t lines = 0;
     for (const char *c = flat; *c; c++)
         lines += *c == '\n';
     size_t n = strlen(flat);
-    char *text = malloc(n + lines * (size_t)tabs + 1);
+    char *text = malloc(n + lines * 2 * (size_t)levels + 1);
     if (text != NULL) {
         char *t = text;
         for (const char *c = flat; *c; c++) {
             *t++ = *c;
-            for (int k = 0; *c == '\n' && k < tabs; k++)
-                *t++ = '\t';
+            for (int k = 0; *c == '\n' && k < levels; k++) {
+                *t++ = ' ';
+                *t++ = ' ';
+            }
         }
         *t = '\0';
     }
@@ -474,9 +476,9 @@ static char *print_nested(const cJSON *v, int tabs)
     return text;
 }
 
-static void put_nested(textbuf *o, const cJSON *v, int tabs)
+static void put_nested(textbuf *o, const cJSON *v, int levels)
 {
-    char *text = print_nested(v, tabs);
+    char *text = print_nested(v, levels);
     if (text == NULL)
         o->oom = true;
     else
@@ -484,13 +486,13 @@ static void put_nested(textbuf *o, const cJSON *v, int tabs)
     free(text);
 }
 
-/* One member of "migrations", as cJSON_Print nests it: cached details
+/* One member of "migrations", nested two levels deep: cached details
  * where there are some. */
 static void put_member(textbuf *o, const mig_state *s, const cJSON *d)
 {
-    put(o, "\t\t", 2);
+    put(o, "    ", 4);
     put_string(o, d->string ? d->string : "");
-    put(o, ":\t", 2);
+    put(o, ": ", 2);
     slot *sl = d->string ? find(s, d->string) : NULL;
     if (sl != NULL && sl->details == d) {
         if (sl->text == NULL && (sl->text = print_nested(d, 2)) == NULL)
@@ -561,13 +563,13 @@ int mig_state_save(const mig_state *s, const char *path, char *err)
     textbuf o = {0};
     put(&o, "{\n", 2);
     for (const cJSON *c = s->root->child; c != NULL; c = c->next) {
-        put(&o, "\t", 1);
+        put(&o, "  ", 2);
         put_string(&o, c->string ? c->string : "");
-        put(&o, ":\t", 2);
+        put(&o, ": ", 2);
         const textbuf *text = NULL;
         if (c == s->migrations) {
             if (extend_members(s, &text))
-                put_part(&o, "{\n", text, "\n", "\t}");
+                put_part(&o, "{\n", text, "\n", "  }");
             else
                 o.oom = true;
         } else if (c == s->applied) {
@@ -585,14 +587,9 @@ int mig_state_save(const mig_state *s, const char *path, char *err)
         free(o.p);
         return mig_errf(err, MIGRATE_ENOMEM, "out of memory writing %s", path);
     }
-    size_t len = 0;
-    char *text = mig_json_relayout(o.p, o.len, &len);
-    free(o.p);
-    if (text == NULL)
-        return mig_errf(err, MIGRATE_ENOMEM, "out of memory writing %s", path);
     const char *stage = NULL;
-    int e = mig_write_atomic(path, text, len, 0600, &stage);
-    free(text);
+    int e = mig_write_atomic(path, o.p, o.len, 0600, &stage);
+    free(o.p);
     if (e != 0) {
         char buf[128];
         return mig_errf(err, MIGRATE_EIO, "%s: cannot save state (%s): %s", path,
