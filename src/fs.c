@@ -525,8 +525,7 @@ static void dir_part(const char *path, char *dir)
     dir[len] = '\0';
 }
 
-/* Lexical normalization of an absolute path: ".", ".." and "//". */
-static void normalize(const char *path, char *out)
+void mig_path_normalize(const char *path, char *out)
 {
     size_t len = 0, pos = 0, n;
     const char *name;
@@ -843,7 +842,7 @@ static int fs_expand(lua_State *L)
     int err = strlen(given) != len ? NUL_IN_PATH : expand_into(fs_env(L), given, r->rest);
     if (err != 0)
         return path_error(L, "expand", 1, err);
-    normalize(r->rest, r->out);
+    mig_path_normalize(r->rest, r->out);
     lua_pushstring(L, r->out);
     return 1;
 }

@@ -127,6 +127,10 @@ typedef struct mig_fsenv {
     const char *readonly_reason;         /* NULL: writable; else why not */
 } mig_fsenv;
 
+/* Lexical normalization of an absolute path into out (strlen(path) + 2
+ * bytes suffice): ".", ".." and "//" folded, no symlink looked at. */
+void mig_path_normalize(const char *path, char *out);
+
 /* Pushes the `fs` table: the C primitives of fs.c; lua/fs.lua adds the
  * helpers written in Lua when the sandbox runs it with (fs, json). */
 void mig_open_fs(lua_State *L, mig_fsenv *env);

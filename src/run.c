@@ -131,21 +131,7 @@ static char *absolute(const char *path)
         return NULL;
     }
     snprintf(in, n, "%s%s%s", path[0] != '/' ? cwd : "", path[0] != '/' ? "/" : "", path);
-    size_t len = 0;
-    for (char *save = NULL, *c = strtok_r(in, "/", &save); c != NULL;
-         c = strtok_r(NULL, "/", &save)) {
-        if (strcmp(c, ".") == 0)
-            continue;
-        if (strcmp(c, "..") == 0) {
-            while (len > 0 && out[--len] != '/')
-                ;
-            continue;
-        }
-        len += (size_t)sprintf(out + len, "/%s", c);
-    }
-    if (len == 0)
-        out[len++] = '/';
-    out[len] = '\0';
+    mig_path_normalize(in, out);
     free(in);
     return out;
 }
