@@ -396,9 +396,11 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
  * indents), and each applied id's details are printed once and kept
  * (slot.text) until they change. */
 
+/* An empty piece is a no-op: its pointer may be NULL (a part never
+ * printed to, such as "migrations" when every applied id lacks details). */
 static void put(textbuf *o, const char *s, size_t n)
 {
-    if (o->oom)
+    if (o->oom || n == 0)
         return;
     if (n > o->cap - o->len) {
         size_t cap = o->cap ? o->cap : 4096;
