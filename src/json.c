@@ -105,8 +105,8 @@ static int key_ref_compare(const void *pa, const void *pb)
     return (a->len > b->len) - (a->len < b->len);
 }
 
-/* Pushes a userdata holding the table's string keys that `order` (a stack
- * index, or 0) does not list, sorted bytewise; *count gets their number.
+/* Pushes a userdata holding the table's string keys that `order` (the stack
+ * index of an order list with its reverse map, or 0) does not list, sorted bytewise; *count gets their number.
  * The pointers stay valid while the table, which holds the strings, is
  * unchanged and reachable. */
 static key_ref *push_sorted_keys(lua_State *L, int table, int order, size_t *count)
@@ -145,14 +145,18 @@ static key_ref *push_sorted_keys(lua_State *L, int table, int order, size_t *cou
 
 /*
  * Each object's key order lives in UV_KEY_ORDERS (weak keys, so it goes away
- * with the object): object -> { [1] = "a", [2] = "b", a = 1, b = 2 }. The
- * reverse map lets a key that was deleted and added again move to the end
- * without a search: its old slot stays, but only the slot the map names
+ * with the object): object -> { "a", "b" }, its keys in the order they were
+ * first set. Decoding writes only that list: the object itself tells a
+ * duplicate key apart, and most decoded objects are never given a new key.
+ * The first key added to an object afterwards (or renamed in it) gives the
+ * list a reverse map, { "a", "b", a = 1, b = 2, [0] = true }, so that a key
+ * deleted and added again moves to the end without a search: its old slot
+ * stays, but only the slot the map names counts. Without a map, every slot
  * counts.
  */
 
 /* Pushes the order list of the table at `object` (absolute index), created
- * when it has none. */
+ * (empty, with its map) when it has none. */
 static void push_key_order(lua_State *L, int object)
 {
     lua_pushvalue(L, object);
@@ -160,12 +164,40 @@ static void push_key_order(lua_State *L, int object)
         return;
     lua_pop(L, 1);
     lua_newtable(L);
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, -2, 0);
     lua_pushvalue(L, object);
     lua_pushvalue(L, -2);
     lua_rawset(L, UV_KEY_ORDERS);
 }
 
-/* Appends the string at `key` to the order list on top of the stack. */
+static bool key_order_is_mapped(lua_State *L, int order)
+{
+    bool mapped = lua_rawgeti(L, order, 0) != LUA_TNIL;
+    lua_pop(L, 1);
+    return mapped;
+}
+
+/* Gives the order list at `order` its reverse map, if it has none yet. The
+ * flag goes last, so a map cut short by an allocation failure is simply
+ * built again next time. */
+static void map_key_order(lua_State *L, int order)
+{
+    order = lua_absindex(L, order);
+    if (key_order_is_mapped(L, order))
+        return;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, order);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, order, i);
+        lua_pushinteger(L, i);
+        lua_rawset(L, order);
+    }
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, order, 0);
+}
+
+/* Appends the string at `key` to the order list on top of the stack, which
+ * has its reverse map. */
 static void append_key(lua_State *L, int key)
 {
     key = lua_absindex(L, key);
@@ -184,6 +216,7 @@ static int object_newindex(lua_State *L)
     lua_settop(L, 3);
     if (lua_type(L, 2) == LUA_TSTRING && !lua_isnil(L, 3)) {
         push_key_order(L, 1);
+        map_key_order(L, -1);
         append_key(L, 2);
         lua_pop(L, 1);
     }
@@ -663,18 +696,18 @@ static void push_number(lua_State *L, decoder *d, const cJSON *item)
 
 static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth);
 
-/* Sets one member on the object at `object`, the order list being on top. */
-static void push_member(lua_State *L, decoder *d, const cJSON *child, int depth, int object)
+/* Sets one member on the object at `object`; a key it lacks so far goes
+ * into the order list at `order` as slot *listed + 1. A duplicate key: the
+ * last value wins (as in JavaScript) and the key keeps the place of its
+ * first occurrence (values are never nil, json.null being a userdata). */
+static void push_member(lua_State *L, decoder *d, const cJSON *child, int depth, int object,
+                        int order, lua_Integer *listed)
 {
-    int order = lua_gettop(L);
     lua_pushstring(L, child->string != NULL ? child->string : "");
-    /* A duplicate key: the last value wins (as in JavaScript) and the key
-     * keeps the place of its first occurrence. */
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, order) == LUA_TNIL) {
-        lua_pushvalue(L, order);
-        append_key(L, order + 1);
-        lua_pop(L, 1);
+    if (lua_rawget(L, object) == LUA_TNIL) {
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, order, ++*listed);
     }
     lua_pop(L, 1);
     push_value(L, d, child, depth);
@@ -697,14 +730,15 @@ static void push_array(lua_State *L, decoder *d, const cJSON *item, int depth)
 static void push_object(lua_State *L, decoder *d, const cJSON *item, int depth)
 {
     int size = cJSON_GetArraySize(item), object;
+    lua_Integer listed = 0;
     luaL_checkstack(L, 10, "json.decode");
     lua_createtable(L, 0, size);
     object = lua_gettop(L);
     if (size > 0) {
         lua_pushvalue(L, object);
-        lua_createtable(L, size, size);
+        lua_createtable(L, size, 0);
         for (const cJSON *child = item->child; child != NULL; child = child->next)
-            push_member(L, d, child, depth, object);
+            push_member(L, d, child, depth, object, object + 2, &listed);
         lua_rawset(L, UV_KEY_ORDERS);
     }
     lua_pushvalue(L, UV_OBJECT_MT);
@@ -924,22 +958,32 @@ static const char *push_path(encoder *e, int nsteps)
     return lua_tostring(e->L, -1);
 }
 
+/* Bytes a JSON string holds as they are: printable ASCII but '"' and '\\'. */
+static bool is_plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 static void encode_string(encoder *e, const char *s, size_t len, int nsteps, const char *what)
 {
     static const char hexdigits[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0, i = 0;
     out_char(e, '"');
-    while (i < len) {
-        size_t n = 1;
-        char esc[6] = { '\\', 0, '0', '0', 0, 0 };
-        if (u[i] >= 0x80 && (n = utf8_sequence_length(u + i, len - i)) == 0)
-            luaL_error(e->L, "json.encode: %s at %s is not valid UTF-8", what,
-                       push_path(e, nsteps));
-        if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\') {
+    for (;;) {
+        while (i < len && is_plain_ascii(u[i]))
+            i++;
+        if (i == len)
+            break;
+        if (u[i] >= 0x80) {
+            size_t n = utf8_sequence_length(u + i, len - i);
+            if (n == 0)
+                luaL_error(e->L, "json.encode: %s at %s is not valid UTF-8", what,
+                           push_path(e, nsteps));
             i += n;
             continue;
         }
+        char esc[6] = { '\\', 0, '0', '0', 0, 0 };
         out_add(e, s + run, i - run);
         switch (u[i]) {
         case '"': esc[1] = '"'; break;
@@ -962,6 +1006,49 @@ static void encode_string(encoder *e, const char *s, size_t len, int nsteps, con
     out_char(e, '"');
 }
 
+/* format_float's fast path, for the usual value: at most 15 significant
+ * digits and 1e-4 <= |v| < 1e15, where %g writes no exponent. It finds the
+ * fewest decimals k with which m / 10^k (m an integer below 10^15) is v,
+ * which is the text %.15g writes: m / 10^k is within half an ulp of v, far
+ * closer than the next 15-digit decimal, and strtod reads it back as v as
+ * the division does (both round correctly). a * 10^k is off by less than
+ * 0.25 for such m, so rounding it finds m. Returns 0 where it does not
+ * apply; printf and strtod cost ten times as much. */
+static size_t format_decimal(double v, char out[40])
+{
+    static const double pow10[] = { 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
+                                    1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
+                                    1e14, 1e15, 1e16, 1e17, 1e18, 1e19 };
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (size_t k = 0; k < sizeof pow10 / sizeof pow10[0]; k++) {
+        double scaled = a * pow10[k];
+        if (scaled >= 1e15)
+            return 0;
+        double m = floor(scaled + 0.5);
+        if (m / pow10[k] != a)
+            continue;
+        char digits[24]; /* m's digits, last first, padded to k + 1 */
+        size_t nd = 0, n = 0;
+        for (unsigned long long u = (unsigned long long)m; u != 0; u /= 10)
+            digits[nd++] = (char)('0' + u % 10);
+        while (nd <= k)
+            digits[nd++] = '0';
+        if (v < 0)
+            out[n++] = '-';
+        while (nd > k)
+            out[n++] = digits[--nd];
+        out[n++] = '.';
+        if (k == 0)
+            out[n++] = '0';
+        while (nd > 0)
+            out[n++] = digits[--nd];
+        return n;
+    }
+    return 0;
+}
+
 /* Writes v as the shortest of %.15g..%.17g that reads back exactly, with
  * "." whatever the locale's decimal point, no leading zeros in the exponent
  * (1e-7, as JavaScript writes it) and ".0" when it would otherwise read
@@ -969,7 +1056,9 @@ static void encode_string(encoder *e, const char *s, size_t len, int nsteps, con
 static size_t format_float(double v, char out[40])
 {
     char raw[40];
-    size_t n = 0, i = 0;
+    size_t n = format_decimal(v, out), i = 0;
+    if (n > 0)
+        return n;
     for (int precision = 15; precision <= 17; precision++) {
         snprintf(raw, sizeof raw, "%.*g", precision, v);
         if (strtod(raw, NULL) == v)
@@ -1007,8 +1096,16 @@ static void encode_number(encoder *e, int idx, int nsteps)
                        "json.encode: integer %I at %s is outside ±2^53 and cannot be "
                        "represented exactly",
                        (LUAI_UACINT)i, push_path(e, nsteps));
-        int n = snprintf(text, sizeof text, "%lld", (long long)i);
-        out_add(e, text, (size_t)n);
+        /* by hand: snprintf was a tenth of encoding a config */
+        unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+        size_t n = sizeof text;
+        do {
+            text[--n] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (i < 0)
+            text[--n] = '-';
+        out_add(e, text + n, sizeof text - n);
         return;
     }
     double v = lua_tonumber(e->L, idx);
@@ -1077,13 +1174,15 @@ static lua_Integer check_array_keys(encoder *e, int table, int nsteps, const key
     return c->max_index;
 }
 
-/* Decides how the table is written: returns -1 for an object, else the
- * length of the array. Raises for tables that are neither. */
-static lua_Integer table_shape(encoder *e, int table, int nsteps)
+/* Decides how the table is written: returns -1 for an object (*nkeys gets
+ * its number of keys), else the length of the array. Raises for tables that
+ * are neither. */
+static lua_Integer table_shape(encoder *e, int table, int nsteps, lua_Integer *nkeys)
 {
     lua_State *L = e->L;
     key_census c;
     count_keys(L, table, &c);
+    *nkeys = c.count;
     if (metatable_is(L, table, UV_ARRAY_MT) == 1) {
         if (c.strings > 0 || c.odd_type != NULL)
             luaL_error(L, "json.encode: table at %s is a JSON array but has keys other than 1..n",
@@ -1142,17 +1241,22 @@ static void encode_member(encoder *e, int nsteps, bool first)
 }
 
 /* Writes the members the key order lists (the order list is at `order`),
- * in that order; returns how many. A listed key counts only at the slot
- * its reverse entry names and only while the object still has it. */
+ * in that order; returns how many. With a reverse map, a listed key counts
+ * only at the slot the map names; a key counts only while the object still
+ * has it. */
 static lua_Integer encode_listed_members(encoder *e, int table, int nsteps, int order)
 {
     lua_State *L = e->L;
     lua_Integer written = 0, n = (lua_Integer)lua_rawlen(L, order);
+    bool mapped = key_order_is_mapped(L, order);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, order, i);
-        lua_pushvalue(L, -1);
-        bool current = lua_rawget(L, order) == LUA_TNUMBER && lua_tointeger(L, -1) == i;
-        lua_pop(L, 1);
+        bool current = true;
+        if (mapped) {
+            lua_pushvalue(L, -1);
+            current = lua_rawget(L, order) == LUA_TNUMBER && lua_tointeger(L, -1) == i;
+            lua_pop(L, 1);
+        }
         if (current) {
             lua_pushvalue(L, -1);
             if (lua_rawget(L, table) != LUA_TNIL) {
@@ -1166,13 +1270,12 @@ static lua_Integer encode_listed_members(encoder *e, int table, int nsteps, int 
     return written;
 }
 
-static void encode_object(encoder *e, int table, int nsteps)
+/* Writes the object at `table`, which has `nkeys` keys, all strings. */
+static void encode_object(encoder *e, int table, int nsteps, lua_Integer nkeys)
 {
     lua_State *L = e->L;
     lua_Integer written = 0;
-    size_t nkeys;
-    key_ref *keys;
-    int order = 0;
+    int order = 0, top = lua_gettop(L);
     lua_pushvalue(L, table);
     if (lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE)
         order = lua_gettop(L);
@@ -1181,16 +1284,21 @@ static void encode_object(encoder *e, int table, int nsteps)
         written = encode_listed_members(e, table, nsteps, order);
     /* keys the order does not know (unmarked tables, rawset) go after the
      * listed ones, sorted, so that the output is deterministic */
-    keys = push_sorted_keys(L, table, order, &nkeys);
-    for (size_t i = 0; i < nkeys; i++) {
-        lua_pushlstring(L, keys[i].text, keys[i].len);
-        lua_pushvalue(L, -1);
-        lua_rawget(L, table);
-        encode_member(e, nsteps, written == 0);
-        written++;
-        lua_pop(L, 2);
+    if (written < nkeys) {
+        size_t nsorted;
+        if (order != 0)
+            map_key_order(L, order); /* what push_sorted_keys asks */
+        key_ref *keys = push_sorted_keys(L, table, order, &nsorted);
+        for (size_t i = 0; i < nsorted; i++) {
+            lua_pushlstring(L, keys[i].text, keys[i].len);
+            lua_pushvalue(L, -1);
+            lua_rawget(L, table);
+            encode_member(e, nsteps, written == 0);
+            written++;
+            lua_pop(L, 2);
+        }
     }
-    lua_pop(L, 2);
+    lua_settop(L, top);
     if (written > 0)
         out_newline(e, nsteps);
     out_char(e, '}');
@@ -1200,7 +1308,7 @@ static void encode_table(encoder *e, int table, int nsteps)
 {
     lua_State *L = e->L;
     const void *self = lua_topointer(L, table);
-    lua_Integer n;
+    lua_Integer n, nkeys;
     for (int i = 0; i < nsteps; i++)
         if (e->open_tables[i] == self)
             luaL_error(L, "json.encode: cycle at %s", push_path(e, nsteps));
@@ -1211,9 +1319,9 @@ static void encode_table(encoder *e, int table, int nsteps)
     }
     luaL_checkstack(L, 10, "json.encode");
     e->open_tables[nsteps] = self;
-    n = table_shape(e, table, nsteps);
+    n = table_shape(e, table, nsteps, &nkeys);
     if (n < 0)
-        encode_object(e, table, nsteps);
+        encode_object(e, table, nsteps, nkeys);
     else
         encode_array(e, table, nsteps, n);
 }
@@ -1371,6 +1479,7 @@ static int json_rename(lua_State *L)
     lua_pushvalue(L, 1);
     if (lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE) {
         int order = lua_gettop(L);
+        map_key_order(L, order);
         lua_pushvalue(L, 2);
         if (lua_rawget(L, order) == LUA_TNUMBER) { /* the old key's slot */
             lua_Integer slot = lua_tointeger(L, -1);

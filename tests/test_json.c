@@ -177,6 +177,11 @@ static void test_deleted_then_readded_key_goes_last(void **state)
     assert_rewrite(*state, "{\"a\":1,\"b\":2,\"c\":3}", "v.a = nil; v.a = 10", 0,
                    "{\"b\":2,\"c\":3,\"a\":10}");
     assert_rewrite(*state, "{\"a\":1,\"b\":2,\"c\":3}", "v.b = nil", 0, "{\"a\":1,\"c\":3}");
+    /* every way the order changes, one after another on one object */
+    assert_rewrite(*state, "{\"a\":1,\"b\":2,\"c\":3,\"a\":4}",
+                   "rawset(v, 'z', 0); v.a = nil; v.a = 5; json.rename(v, 'b', 'bb'); "
+                   "v.c = nil; v.d = 6; v.c = 7",
+                   0, "{\"bb\":2,\"a\":5,\"d\":6,\"c\":7,\"z\":0}");
 }
 
 static void test_rename_keeps_the_key_in_place(void **state)
@@ -333,6 +338,43 @@ static void test_top_level_scalars_decode(void **state)
     assert_string_equal(run_ok(L, "return json.decode(' 42 ') + 1"), "43");
     assert_string_equal(run_ok(L, "return json.decode('\"s\"')"), "s");
     assert_string_equal(run_ok(L, "return tostring(json.decode('\\n true\\r\\n'))"), "true");
+}
+
+/* The encoder writes most floats without printf (format_decimal); its text
+ * must be the one printf's shortest round trip gives, for every kind of
+ * value: short decimals, full-precision fractions, tiny and huge ones. */
+static void test_float_fast_path_matches_printf(void **state)
+{
+    assert_string_equal(
+        run_ok(*state,
+               "local function ref(x)\n"
+               "  local s\n"
+               "  for p = 15, 17 do\n"
+               "    s = string.format('%.' .. p .. 'g', x)\n"
+               "    if tonumber(s) == x then break end\n"
+               "  end\n"
+               "  s = s:gsub('e([+-])0*(%d)', 'e%1%2')\n"
+               "  if not s:find('[.e]') then s = s .. '.0' end\n"
+               "  return s\n"
+               "end\n"
+               "local r = 12345\n"
+               "local function rnd() r = (r * 1103515245 + 12345) % 2147483648 return r end\n"
+               "for i = 1, 40000 do\n"
+               "  local kind, x = i % 5\n"
+               "  if kind == 0 then x = rnd() / 10.0 ^ (rnd() % 12)\n"
+               "  elseif kind == 1 then x = (rnd() * 2147483648.0 + rnd()) / 2.0 ^ (rnd() % 64)\n"
+               "  elseif kind == 2 then x = -(rnd() % 100000) / 10.0 ^ (rnd() % 22)\n"
+               "  elseif kind == 3 then x = (rnd() % 1000) / 7.0 * 10.0 ^ (rnd() % 40 - 20)\n"
+               "  else x = (rnd() % 2000000 - 1000000) / 10.0 ^ (rnd() % 8) + 1e15 * (i % 2) end\n"
+               "  if x ~= 0 then\n"
+               "    local got = json.encode(x)\n"
+               "    if got ~= ref(x) then\n"
+               "      return string.format('%.17g: %s, printf %s', x, got, ref(x))\n"
+               "    end\n"
+               "  end\n"
+               "end\n"
+               "return 'ok'"),
+        "ok");
 }
 
 static void test_digits_inside_strings_do_not_shift_numbers(void **state)
@@ -820,6 +862,7 @@ int main(void)
         T(test_empty_array_and_empty_object_keep_their_kind),
         T(test_integers_and_floats_keep_their_kind),
         T(test_floats_are_written_shortest_and_exact),
+        T(test_float_fast_path_matches_printf),
         T(test_integers_beyond_2_53_are_refused_on_decode),
         T(test_integers_beyond_2_53_are_refused_on_encode),
         T(test_nan_and_infinity_are_refused),
