@@ -703,7 +703,8 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth);
 static void push_member(lua_State *L, decoder *d, const cJSON *child, int depth, int object,
                         int order, lua_Integer *listed)
 {
-    lua_pushstring(L, child->string != NULL ? child->string : "");
+    const char *key = child->string != NULL ? child->string : "";
+    lua_pushlstring(L, key, strlen(key)); /* not lua_pushstring: see push_value */
     lua_pushvalue(L, -1);
     if (lua_rawget(L, object) == LUA_TNIL) {
         lua_pushvalue(L, -2);
@@ -752,7 +753,12 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
     case cJSON_False: lua_pushboolean(L, 0); break;
     case cJSON_True: lua_pushboolean(L, 1); break;
     case cJSON_Number: push_number(L, d, item); break;
-    case cJSON_String: lua_pushstring(L, item->valuestring); break;
+    case cJSON_String:
+        /* lua_pushstring would first strcmp the text against the strings
+         * it last saw at colliding addresses, a cache that cJSON's fresh
+         * pointers never hit */
+        lua_pushlstring(L, item->valuestring, strlen(item->valuestring));
+        break;
     case cJSON_Array:
     case cJSON_Object:
         /* the syntax check already refused deeper text; this guards the C stack */
