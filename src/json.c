@@ -45,6 +45,12 @@ static bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
+/* Bytes a JSON string holds as they are: printable ASCII but '"' and '\\'. */
+static bool is_plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 static bool is_number_char(unsigned char c)
 {
     return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
@@ -326,7 +332,9 @@ static bool lex_string(const char *text, size_t len, size_t *pos, syntax_problem
     const unsigned char *u = (const unsigned char *)text;
     size_t i = *pos + 1;
     while (i < len && u[i] != '"') {
-        if (u[i] == '\\') {
+        if (is_plain_ascii(u[i])) {
+            i++;
+        } else if (u[i] == '\\') {
             if (!lex_escape(text, len, &i, r))
                 return false;
         } else if (u[i] < 0x20) {
@@ -962,12 +970,6 @@ static const char *push_path(encoder *e, int nsteps)
     }
     luaL_pushresult(&b);
     return lua_tostring(e->L, -1);
-}
-
-/* Bytes a JSON string holds as they are: printable ASCII but '"' and '\\'. */
-static bool is_plain_ascii(unsigned char c)
-{
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
 static void encode_string(encoder *e, const char *s, size_t len, int nsteps, const char *what)
