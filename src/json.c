@@ -112,9 +112,9 @@ static int key_ref_compare(const void *pa, const void *pb)
 }
 
 /* Pushes a userdata holding the table's string keys that `order` (the stack
- * index of an order list with its reverse map, or 0) does not list, sorted bytewise; *count gets their number.
- * The pointers stay valid while the table, which holds the strings, is
- * unchanged and reachable. */
+ * index of an order list with its reverse map, or 0) does not list, sorted
+ * bytewise; *count gets their number. The pointers stay valid while the
+ * table, which holds the strings, is unchanged and reachable. */
 static key_ref *push_sorted_keys(lua_State *L, int table, int order, size_t *count)
 {
     size_t n = 0, cap = 0;
