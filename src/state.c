@@ -50,6 +50,9 @@ struct mig_state {
     const char **order; /* the applied ids in recorded order: mig_state_id() in O(1) */
     size_t order_cap;
     struct printed *printed; /* see mig_state_save() */
+    /* "migrations" members no applied id points at (a state edited by
+     * hand): only then can an id being recorded have details already */
+    size_t unindexed;
 };
 
 static uint64_t hash_id(const char *s)
@@ -167,17 +170,18 @@ static int corrupt(char *err, const char *path, const char *why)
 
 /* Points each applied id at its details, so that looking one up is O(1)
  * rather than a walk of the whole "migrations" object. Like cJSON's own
- * lookup, the first of duplicate keys wins. */
+ * lookup, the first of duplicate keys wins. Counts the members left over. */
 static void index_details(mig_state *s)
 {
     cJSON *d;
+    s->unindexed = 0;
     cJSON_ArrayForEach(d, s->migrations)
     {
-        if (d->string == NULL || s->nslots == 0)
-            continue;
-        slot *sl = &s->slots[slot_of(s, d->string)];
-        if (sl->id != NULL && sl->details == NULL)
+        slot *sl = d->string != NULL && s->nslots > 0 ? &s->slots[slot_of(s, d->string)] : NULL;
+        if (sl != NULL && sl->id != NULL && sl->details == NULL)
             sl->details = d;
+        else
+            s->unindexed++;
     }
 }
 
@@ -281,7 +285,8 @@ static cJSON *details_of(const mig_state *s, const char *id)
     slot *sl = find(s, id);
     if (sl != NULL)
         return sl->details;
-    return cJSON_GetObjectItemCaseSensitive(s->migrations, id); /* not applied: rare */
+    /* not applied: only a member nothing points at can hold its details */
+    return s->unindexed > 0 ? cJSON_GetObjectItemCaseSensitive(s->migrations, id) : NULL;
 }
 
 static const char *detail_string(const mig_state *s, const char *id, const char *key)
@@ -368,7 +373,10 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
         cJSON_Delete(item);
         return MIGRATE_ENOMEM;
     }
-    bool replace = cJSON_GetObjectItemCaseSensitive(s->migrations, id) != NULL;
+    /* Details for id exist only where an applied id points at them or in a
+     * member nothing points at; the walk of "migrations" (O(n) per record,
+     * O(n^2) per run) is needed only for the latter. */
+    bool replace = details_of(s, id) != NULL;
     if (replace)
         forget_printed_members(s); /* before: the printed member may be freed */
     bool linked = replace ? cJSON_ReplaceItemInObjectCaseSensitive(s->migrations, id, d)
