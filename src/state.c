@@ -514,47 +514,31 @@ static void put_member(textbuf *o, const mig_state *s, const cJSON *d)
     }
 }
 
-/* Prints the members added since the last save onto the kept text (cut
- * back on failure) and sets *text to it. */
-static bool extend_members(const mig_state *s, const textbuf **text)
+static void put_applied_id(textbuf *o, const mig_state *s, const cJSON *id)
 {
-    struct printed *pr = s->printed;
-    textbuf *m = &pr->migrations;
-    const cJSON *d = pr->migrations_last ? pr->migrations_last->next : s->migrations->child;
-    for (; d != NULL; d = d->next) {
-        size_t len = m->len;
-        if (len > 0)
-            put(m, ",\n", 2);
-        put_member(m, s, d);
-        if (m->oom) {
-            m->len = len;
-            m->oom = false;
-            return false;
-        }
-        pr->migrations_last = d;
-    }
-    *text = m;
-    return true;
+    (void)s;
+    put_string(o, id->valuestring);
 }
 
-static bool extend_applied(const mig_state *s, const textbuf **text)
+/* Prints the items of `list` added since the last save (*last is the last
+ * one printed) onto the kept text t, `sep` between items; on failure t is
+ * cut back to its last whole item. */
+static bool extend_part(const mig_state *s, textbuf *t, const cJSON *list, const cJSON **last,
+                        const char *sep, void (*put_item)(textbuf *, const mig_state *,
+                                                          const cJSON *))
 {
-    struct printed *pr = s->printed;
-    textbuf *a = &pr->applied;
-    const cJSON *id = pr->applied_last ? pr->applied_last->next : s->applied->child;
-    for (; id != NULL; id = id->next) {
-        size_t len = a->len;
+    for (const cJSON *c = *last ? (*last)->next : list->child; c != NULL; c = c->next) {
+        size_t len = t->len;
         if (len > 0)
-            put(a, ", ", 2);
-        put_string(a, id->valuestring);
-        if (a->oom) {
-            a->len = len;
-            a->oom = false;
+            puts_(t, sep);
+        put_item(t, s, c);
+        if (t->oom) {
+            t->len = len;
+            t->oom = false;
             return false;
         }
-        pr->applied_last = id;
+        *last = c;
     }
-    *text = a;
     return true;
 }
 
@@ -576,15 +560,16 @@ int mig_state_save(const mig_state *s, const char *path, char *err)
         put(&o, "  ", 2);
         put_string(&o, c->string ? c->string : "");
         put(&o, ": ", 2);
-        const textbuf *text = NULL;
+        struct printed *pr = s->printed;
         if (c == s->migrations) {
-            if (extend_members(s, &text))
-                put_part(&o, "{\n", text, "\n", "  }");
+            if (extend_part(s, &pr->migrations, s->migrations, &pr->migrations_last, ",\n",
+                            put_member))
+                put_part(&o, "{\n", &pr->migrations, "\n", "  }");
             else
                 o.oom = true;
         } else if (c == s->applied) {
-            if (extend_applied(s, &text))
-                put_part(&o, "[", text, "", "]");
+            if (extend_part(s, &pr->applied, s->applied, &pr->applied_last, ", ", put_applied_id))
+                put_part(&o, "[", &pr->applied, "", "]");
             else
                 o.oom = true;
         } else {
