@@ -697,48 +697,44 @@ static int fs_mkdir(lua_State *L)
     return 0;
 }
 
-static int fs_remove(lua_State *L)
+/* fs.remove and fs.remove_tree: a missing path is no error; a directory
+ * must be empty for fs.remove, and fs.remove_tree empties it first. */
+static int remove_path(lua_State *L, const char *fn, bool tree)
 {
-    check_writable(L, "remove");
-    const char *path = check_target(L, 1, "remove", KEEP_FINAL);
-    struct stat st;
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        return path_error(L, "remove", 1, errno);
-    }
-    if ((S_ISDIR(st.st_mode) ? rmdir(path) : unlink(path)) != 0)
-        return path_error(L, "remove", 1, errno);
-    int err = mig_fsync_parent(path);
-    if (err != 0)
-        return stage_error(L, "remove", 1, "fsync dir", err);
-    return 0;
-}
-
-static int fs_remove_tree(lua_State *L)
-{
-    check_writable(L, "remove_tree");
-    const char *path = check_target(L, 1, "remove_tree", KEEP_FINAL);
+    check_writable(L, fn);
+    const char *path = check_target(L, 1, fn, KEEP_FINAL);
     struct stat st;
     int err = 0;
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT)
             return 0;
-        return path_error(L, "remove_tree", 1, errno);
+        return path_error(L, fn, 1, errno);
     }
     if (S_ISDIR(st.st_mode)) {
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        err = fd < 0 ? errno : empty_dir(fd, 0);
+        if (tree) {
+            int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            err = fd < 0 ? errno : empty_dir(fd, 0);
+        }
         if (err == 0 && rmdir(path) != 0)
             err = errno;
     } else if (unlink(path) != 0) {
         err = errno;
     }
-    if (err == 0 && (err = mig_fsync_parent(path)) != 0)
-        return stage_error(L, "remove_tree", 1, "fsync dir", err);
     if (err != 0)
-        return path_error(L, "remove_tree", 1, err);
+        return path_error(L, fn, 1, err);
+    if ((err = mig_fsync_parent(path)) != 0)
+        return stage_error(L, fn, 1, "fsync dir", err);
     return 0;
+}
+
+static int fs_remove(lua_State *L)
+{
+    return remove_path(L, "remove", false);
+}
+
+static int fs_remove_tree(lua_State *L)
+{
+    return remove_path(L, "remove_tree", true);
 }
 
 static int fs_rename(lua_State *L)
