@@ -41,14 +41,12 @@ static int list_dir(const char *dir, names *out, char *err)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         if (out->count == out->cap) {
-            size_t cap = out->cap ? out->cap * 2 : 32;
-            char **items = realloc(out->items, cap * sizeof *items);
+            char **items = mig_grow(out->items, &out->cap, sizeof *items, 32);
             if (items == NULL) {
                 rc = MIGRATE_ENOMEM;
                 break;
             }
             out->items = items;
-            out->cap = cap;
         }
         if ((out->items[out->count] = strdup(e->d_name)) == NULL)
             rc = MIGRATE_ENOMEM;
@@ -225,12 +223,10 @@ static mig_entry *plan_push(plan_builder *b)
 {
     mig_plan *p = b->plan;
     if (p->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        mig_entry *items = realloc(p->items, cap * sizeof *items);
+        mig_entry *items = mig_grow(p->items, &b->cap, sizeof *items, 64);
         if (items == NULL)
             return NULL;
         p->items = items;
-        b->cap = cap;
     }
     return &p->items[p->count++];
 }

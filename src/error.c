@@ -1,7 +1,9 @@
-/* error.c - return codes and error text. */
+/* error.c - return codes and error text, and growing arrays. */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *migrate_strerror(int code)
@@ -35,4 +37,15 @@ const char *mig_strerror(int errnum, char *buf, size_t len)
     /* _GNU_SOURCE selects the GNU strerror_r, which may return a static
      * string instead of filling buf. */
     return strerror_r(errnum, buf, len);
+}
+
+void *mig_grow(void *items, size_t *cap, size_t size, size_t first)
+{
+    size_t n = *cap ? *cap : first / 2;
+    if (n > SIZE_MAX / 2 / size)
+        return NULL;
+    void *bigger = realloc(items, 2 * n * size);
+    if (bigger != NULL)
+        *cap = 2 * n;
+    return bigger;
 }

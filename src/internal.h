@@ -31,6 +31,14 @@ int mig_errf(char *err, int code, const char *fmt, ...) __attribute__((format(pr
 /* strerror(errnum) without the thread-safety problem of strerror(). */
 const char *mig_strerror(int errnum, char *buf, size_t len);
 
+/* ---- Arrays ---------------------------------------------------------------- */
+
+/* Doubles the capacity *cap (0: nothing allocated yet; then `first`) of
+ * an array of `size`-byte items and returns the reallocated block with *cap
+ * updated, or NULL, with items and *cap unchanged, when memory is short or
+ * the size would overflow. */
+void *mig_grow(void *items, size_t *cap, size_t size, size_t first);
+
 /* ---- Test seams ---------------------------------------------------------- */
 
 /* Named points where a test build (-DMIGRATE_TEST_SEAMS) lets the test

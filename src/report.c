@@ -57,12 +57,10 @@ migrate_report *mig_report_new(const char *from, const char *to, bool dry_run)
 int mig_report_add(migrate_report *r, const char *id, const char *version, const char *path)
 {
     if (r->count == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        result *items = realloc(r->items, cap * sizeof *items);
+        result *items = mig_grow(r->items, &r->cap, sizeof *items, 16);
         if (items == NULL)
             return MIGRATE_ENOMEM;
         r->items = items;
-        r->cap = cap;
     }
     result *it = &r->items[r->count];
     memset(it, 0, sizeof *it);
