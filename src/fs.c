@@ -247,6 +247,9 @@ static bool is_protected(const mig_fsenv *env, const char *path)
  * The result lives in a userdata left on the stack. */
 static const char *check_path(lua_State *L, int arg, const char *fn, link_mode how)
 {
+    const char *closed = fs_env(L)->closed_reason;
+    if (closed != NULL)
+        luaL_error(L, "fs.%s: not allowed: %s", fn, closed);
     size_t len;
     const char *given = luaL_checklstring(L, arg, &len);
     resolver *r = lua_newuserdatauv(L, sizeof *r, 0);

@@ -133,6 +133,7 @@ typedef struct mig_fsenv {
     const char *const *roots;            /* NULL-terminated allowed roots */
     const char *const *protected_paths;  /* NULL-terminated: state file, its lock */
     const char *readonly_reason;         /* NULL: writable; else why not */
+    const char *closed_reason;           /* NULL: may be read; else why not */
 } mig_fsenv;
 
 /* Lexical normalization of an absolute path into out (strlen(path) + 2

@@ -378,7 +378,7 @@ static mig_sandbox_config sandbox_config(run *r, size_t i)
         .dry_run = r->o.dry_run,
         .memory_limit = r->o.memory_limit,
         .timeout_ms = r->o.timeout_ms,
-        .fsenv = {r->home, (const char *const *)r->roots, r->protected_paths, NULL},
+        .fsenv = {r->home, (const char *const *)r->roots, r->protected_paths, NULL, NULL},
         .log = on_log,
         .log_ud = r,
     };

@@ -35,7 +35,7 @@
 struct mig_sandbox {
     lua_State *L;
     mig_sandbox_config cfg;
-    mig_fsenv fsenv;  /* the fs module's view; readonly_reason set per call */
+    mig_fsenv fsenv;  /* the fs module's view; its reasons are set per phase */
     size_t mem_used, mem_limit, headroom;
     char *arena;      /* ARENA_BYTES, or NULL */
     size_t arena_used;
@@ -52,6 +52,12 @@ static const char READONLY_TOP[] =
     "the top level of a script runs when it is loaded and must not change anything; "
     "do the work in migrate()";
 static const char READONLY_CHECK[] = "check() must not change anything";
+/* The top level runs once, when the script is loaded in the compile pass,
+ * before any migration has run (SPEC §4.3); what it read there could be
+ * stale by the time migrate() runs, and it is not read again. */
+static const char CLOSED_TOP[] =
+    "the top level of a script runs when it is loaded, before any migration, so what it "
+    "reads may be out of date when migrate() runs; read in check() or migrate()";
 
 static mig_sandbox *sandbox_of(lua_State *L)
 {
@@ -744,6 +750,7 @@ int mig_sandbox_new(const mig_sandbox_config *cfg, const char *source, size_t le
     sb->cfg = *cfg;
     sb->fsenv = cfg->fsenv;
     sb->fsenv.readonly_reason = READONLY_TOP;
+    sb->fsenv.closed_reason = CLOSED_TOP;
     sb->mem_limit = cfg->memory_limit ? cfg->memory_limit : SIZE_MAX;
     sb->phase = "the top level";
     sb->arena = ARENA_BYTES > 0 ? malloc(ARENA_BYTES) : NULL; /* NULL: plain malloc */
@@ -815,6 +822,7 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
     *message = NULL;
     sb->phase = check ? "check()" : "migrate()";
     sb->fsenv.readonly_reason = check ? READONLY_CHECK : readonly_reason;
+    sb->fsenv.closed_reason = NULL;
     sb->limit_hit = false;
     lua_settop(L, 0);
     lua_pushcfunction(L, sb_msgh);

@@ -174,6 +174,40 @@ static void test_top_level_cannot_write(void **state)
     assert_false(tu_exists(w->home, "eager"));
 }
 
+/* What the top level read would be stale by the time migrate() runs: it
+ * runs once, in the compile pass, before any migration. Path helpers that
+ * touch nothing stay usable there, in a required module too. */
+static void test_top_level_cannot_read(void **state)
+{
+    tu_world *w = *state;
+    tu_write(w->home, "seen", "x");
+    tu_script(w, "v1.0.0/paths.lua", "return {seen = fs.join(fs.expand('~'), 'seen')}\n");
+    tu_script(w, "v1.0.0/001_paths.lua",
+              "local paths = require('paths')\n"
+              "function check() return fs.exists(paths.seen) end\n"
+              "function migrate() return true end\n");
+    assert_int_equal(tu_run(w, NULL, NULL, NULL), MIGRATE_OK);
+    static const char *const reads[] = {"fs.read('~/seen')", "fs.exists('~/seen')",
+                                        "fs.list('~')", "fs.stat('~/seen')",
+                                        "fs.read_json('~/seen')"};
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        char lua[256];
+        snprintf(lua, sizeof lua,
+                 "local early = %s\n"
+                 "function check() return false end function migrate() return true end\n",
+                 reads[i]);
+        tu_script(w, "v1.1.0/001_early.lua", lua);
+        migrate_report *r = NULL;
+        assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_EMANIFEST);
+        const char *e = migrate_report_error(r);
+        assert_non_null(strstr(e, "001_early.lua:1:"));
+        assert_non_null(strstr(e, "not allowed: the top level of a script runs when it is loaded"));
+        assert_non_null(strstr(e, "read in check() or migrate()"));
+        assert_int_equal(migrate_report_get(r, 1)->outcome, MIGRATE_NOT_RUN);
+        migrate_report_free(r);
+    }
+}
+
 static void test_check_cannot_write(void **state)
 {
     tu_world *w = *state;
@@ -287,6 +321,7 @@ int main(void)
         T(write_outside_roots_is_refused),
         T(safe_library_functions_work),
         T(top_level_cannot_write),
+        T(top_level_cannot_read),
         T(check_cannot_write),
         T(state_file_is_not_writable_from_a_script),
         T(require_finds_sibling_then_lib),

@@ -20,7 +20,9 @@
 -- Read-only phases: while check() runs, while the top level of a script
 -- runs, every function that changes something (fs.write, write_json, mkdir,
 -- remove, remove_tree, rename, copy, symlink, chmod) raises
--- `fs.<fn>: not allowed: ...`.
+-- `fs.<fn>: not allowed: ...`. The top level runs once, before any
+-- migration, so there every function that touches the file system raises,
+-- reads included; fs.join and fs.expand work everywhere.
 
 -- ---- What a script defines ------------------------------------------------
 
