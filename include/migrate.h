@@ -209,6 +209,10 @@ typedef struct migrate_report migrate_report;
  * for each migration skip it (recorded, or check() true) or run migrate()
  * and confirm with check(), recording each success durably before the next.
  * The first failure halts the run; what was applied before stays recorded.
+ * Each script's top level runs once, when it is compiled; its Lua state
+ * then waits for the script's turn. Waiting states hold at most 64 MiB (and
+ * never more than memory_limit), over 1,000 small scripts; a script past
+ * that is loaded again at its turn.
  *
  * opts NULL means defaults. *out receives a report whenever one could be
  * allocated, also on error (its migrate_report_error() says why), and NULL

@@ -259,5 +259,8 @@ int mig_sandbox_new(const mig_sandbox_config *cfg, const char *source, size_t le
 mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *readonly_reason,
                                  char **message);
 void mig_sandbox_free(mig_sandbox *sb);
+/* An upper bound of the memory sb holds: its struct, its allocation block
+ * and every byte its Lua state has allocated. */
+size_t mig_sandbox_footprint(const mig_sandbox *sb);
 
 #endif /* MIGRATE_INTERNAL_H */

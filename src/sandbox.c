@@ -744,6 +744,7 @@ int mig_sandbox_new(const mig_sandbox_config *cfg, const char *source, size_t le
 {
     *out = NULL;
     *message = NULL;
+    MIG_TEST_SEAM("sandbox:new");
     mig_sandbox *sb = calloc(1, sizeof *sb);
     if (sb == NULL)
         return MIGRATE_ENOMEM;
@@ -842,6 +843,11 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
         *message = strdup(lua_tostring(L, -1));
     lua_settop(L, 0);
     return kind;
+}
+
+size_t mig_sandbox_footprint(const mig_sandbox *sb)
+{
+    return sizeof *sb + (sb->arena != NULL ? ARENA_BYTES : 0) + sb->mem_used;
 }
 
 void mig_sandbox_free(mig_sandbox *sb)

@@ -607,11 +607,121 @@ static void test_strerror_and_names(void **state)
     assert_string_equal(migrate_library_version(), v);
 }
 
+
+/* ---- one sandbox per script: the compile pass's, kept for the run -------------------- */
+
+static int sandboxes_made;
+static void count_sandboxes(const char *point)
+{
+    if (strcmp(point, "sandbox:new") == 0)
+        sandboxes_made++;
+}
+
+/* How many times each of up to 16 scripts' top level logged "loaded <n>". */
+static int loaded_lines[16];
+static void count_loaded(const migrate_event *ev, void *payload)
+{
+    (void)payload;
+    int n;
+    if (ev->kind == MIGRATE_EVENT_LOG && sscanf(ev->message, "loaded %d", &n) == 1 && n >= 0 &&
+        n < 16)
+        loaded_lines[n]++;
+}
+
+/* n scripts whose check() is true only in the sandbox where migrate() ran,
+ * each logging "loaded <i>" from its top level; script `failing` (if not
+ * negative) fails in migrate(). */
+static void kept_scripts(tu_world *w, int n, int failing)
+{
+    for (int i = 0; i < n; i++) {
+        char rel[64], lua[512];
+        snprintf(rel, sizeof rel, "v1.%d.0/001_kept.lua", i);
+        snprintf(lua, sizeof lua,
+                 "log.info('loaded %d')\n"
+                 "local done = false\n"
+                 "function check() return done end\n"
+                 "function migrate() %s done = true return true end\n",
+                 i, i == failing ? "error('broken')" : "");
+        tu_script(w, rel, lua);
+    }
+}
+
+static int run_counting(tu_world *w, migrate_report **r)
+{
+    sandboxes_made = 0;
+    memset(loaded_lines, 0, sizeof loaded_lines);
+    w->opts.on_event = count_loaded;
+    tu_seam_hook = count_sandboxes;
+    int rc = tu_run(w, NULL, NULL, r);
+    tu_seam_hook = NULL;
+    w->opts.on_event = NULL;
+    return rc;
+}
+
+static void test_each_script_is_loaded_once(void **state)
+{
+    tu_world *w = *state;
+    kept_scripts(w, 6, -1);
+    migrate_report *r = NULL;
+    assert_int_equal(run_counting(w, &r), MIGRATE_OK);
+    assert_int_equal(sandboxes_made, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(outcome(r, (size_t)i), MIGRATE_APPLIED);
+        assert_int_equal(loaded_lines[i], 1);
+    }
+    migrate_report_free(r);
+}
+
+/* Past the bound on what waiting scripts may hold (never more than
+ * memory_limit), a script is loaded again at its turn: same outcomes, and
+ * its top level's lines are still reported once. */
+static void test_scripts_past_the_memory_bound_are_loaded_again(void **state)
+{
+    tu_world *w = *state;
+    w->opts.memory_limit = 150u << 10;
+    kept_scripts(w, 12, -1);
+    migrate_report *r = NULL;
+    assert_int_equal(run_counting(w, &r), MIGRATE_OK);
+    assert_true(sandboxes_made > 12);
+    assert_true(sandboxes_made < 24);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(outcome(r, (size_t)i), MIGRATE_APPLIED);
+        assert_int_equal(loaded_lines[i], 1);
+    }
+    migrate_report_free(r);
+}
+
+/* A failure halts the run with later scripts loaded and waiting: they are
+ * released (ASan and valgrind see a leak otherwise), and resume works. */
+static void test_a_halt_releases_the_waiting_scripts(void **state)
+{
+    tu_world *w = *state;
+    kept_scripts(w, 5, 2);
+    int fds = tu_count_fds();
+    migrate_report *r = NULL;
+    assert_int_equal(run_counting(w, &r), MIGRATE_EFAILED);
+    assert_int_equal(sandboxes_made, 5);
+    assert_int_equal(outcome(r, 1), MIGRATE_APPLIED);
+    assert_int_equal(outcome(r, 2), MIGRATE_FAILED);
+    assert_int_equal(outcome(r, 3), MIGRATE_NOT_RUN);
+    assert_int_equal(outcome(r, 4), MIGRATE_NOT_RUN);
+    migrate_report_free(r);
+    assert_int_equal(tu_count_fds(), fds);
+    kept_scripts(w, 5, -1);
+    assert_int_equal(run_counting(w, &r), MIGRATE_OK);
+    assert_int_equal(sandboxes_made, 3);
+    assert_int_equal(outcome(r, 4), MIGRATE_APPLIED);
+    migrate_report_free(r);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, tu_world_setup, tu_world_teardown)
     const struct CMUnitTest tests[] = {
         T(test_applies_in_order_and_records_each),
+        T(test_each_script_is_loaded_once),
+        T(test_scripts_past_the_memory_bound_are_loaded_again),
+        T(test_a_halt_releases_the_waiting_scripts),
         T(test_state_file_has_details_and_private_modes),
         T(test_second_run_skips_by_state_and_runs_no_lua),
         T(test_check_true_skips_and_is_recorded),
