@@ -542,49 +542,90 @@ static bool extend_part(const mig_state *s, textbuf *t, const cJSON *list, const
     return true;
 }
 
-static void put_part(textbuf *o, const char *open, const textbuf *text, const char *inner_end,
+/* A save's text: what is printed afresh goes into `fresh`; the two kept
+ * parts are written from where they are kept, never copied (each is as
+ * large as the state, and copying them into a buffer that grew anew for
+ * every save was a third of a save's CPU). pieces[] is the order: a kept
+ * part, or (kept NULL) the fresh text from `at` to the next piece's `at`
+ * (to the end, for the last). Each kept part adds two pieces. */
+typedef struct saving {
+    textbuf fresh;
+    struct {
+        const textbuf *kept;
+        size_t at; /* fresh.len when the piece began */
+    } pieces[5];
+    size_t count;
+} saving;
+
+static void add_piece(saving *sv, const textbuf *kept)
+{
+    sv->pieces[sv->count].kept = kept;
+    sv->pieces[sv->count++].at = sv->fresh.len;
+}
+
+static void put_kept(saving *sv, const char *open, const textbuf *text, const char *inner_end,
                      const char *close)
 {
-    puts_(o, open);
-    put(o, text->p, text->len);
-    if (text->len > 0)
-        puts_(o, inner_end);
-    puts_(o, close);
+    puts_(&sv->fresh, open);
+    if (text->len > 0) {
+        add_piece(sv, text);
+        add_piece(sv, NULL);
+        puts_(&sv->fresh, inner_end);
+    }
+    puts_(&sv->fresh, close);
+}
+
+static int write_saving(int fd, void *ctx)
+{
+    const saving *sv = ctx;
+    int err = 0;
+    for (size_t i = 0; i < sv->count && err == 0; i++) {
+        const textbuf *k = sv->pieces[i].kept;
+        size_t at = sv->pieces[i].at;
+        size_t end = i + 1 < sv->count ? sv->pieces[i + 1].at : sv->fresh.len;
+        if (k != NULL)
+            err = mig_write_all(fd, k->p, k->len);
+        else if (end > at)
+            err = mig_write_all(fd, sv->fresh.p + at, end - at);
+    }
+    return err;
 }
 
 int mig_state_save(const mig_state *s, const char *path, char *err)
 {
-    textbuf o = {0};
-    put(&o, "{\n", 2);
+    saving sv = {0};
+    textbuf *o = &sv.fresh;
+    add_piece(&sv, NULL);
+    put(o, "{\n", 2);
     for (const cJSON *c = s->root->child; c != NULL; c = c->next) {
-        put(&o, "  ", 2);
-        put_string(&o, c->string ? c->string : "");
-        put(&o, ": ", 2);
+        put(o, "  ", 2);
+        put_string(o, c->string ? c->string : "");
+        put(o, ": ", 2);
         struct printed *pr = s->printed;
         if (c == s->migrations) {
             if (extend_part(s, &pr->migrations, s->migrations, &pr->migrations_last, ",\n",
                             put_member))
-                put_part(&o, "{\n", &pr->migrations, "\n", "  }");
+                put_kept(&sv, "{\n", &pr->migrations, "\n", "  }");
             else
-                o.oom = true;
+                o->oom = true;
         } else if (c == s->applied) {
             if (extend_part(s, &pr->applied, s->applied, &pr->applied_last, ", ", put_applied_id))
-                put_part(&o, "[", &pr->applied, "", "]");
+                put_kept(&sv, "[", &pr->applied, "", "]");
             else
-                o.oom = true;
+                o->oom = true;
         } else {
-            put_nested(&o, c, 1);
+            put_nested(o, c, 1);
         }
-        puts_(&o, c->next ? ",\n" : "\n");
+        puts_(o, c->next ? ",\n" : "\n");
     }
-    put(&o, "}\n", 2);
-    if (o.oom) {
-        free(o.p);
+    put(o, "}\n", 2);
+    if (o->oom) {
+        free(o->p);
         return mig_errf(err, MIGRATE_ENOMEM, "out of memory writing %s", path);
     }
     const char *stage = NULL;
-    int e = mig_write_atomic(path, o.p, o.len, 0600, &stage);
-    free(o.p);
+    int e = mig_replace_atomic(path, write_saving, &sv, 0600, &stage);
+    free(o->p);
     if (e != 0) {
         char buf[128];
         return mig_errf(err, MIGRATE_EIO, "%s: cannot save state (%s): %s", path,
