@@ -46,7 +46,8 @@ struct mig_sandbox {
 };
 
 /* Registry keys (their addresses are unique, their values irrelevant). */
-static const char KEY_CHECK = 'c', KEY_MIGRATE = 'm', KEY_LOADED = 'l', LOADING = 'L';
+static const char KEY_CHECK = 'c', KEY_MIGRATE = 'm', KEY_LOADED = 'l', LOADING = 'L',
+                  KEY_LAZY = 'z';
 
 static const char READONLY_TOP[] =
     "the top level of a script runs when it is loaded and must not change anything; "
@@ -248,8 +249,19 @@ static int sb_collectgarbage(lua_State *L)
 
 /* setmetatable(): no __gc. A finalizer runs where no hook can interrupt it
  * (also inside lua_close), so a loop there would hang the host. */
+static void open_lazy_libraries(lua_State *L);
+
 static int sb_setmetatable(lua_State *L)
 {
+    lua_settop(L, 2);
+    /* The globals' own metatable opens libraries on first use (see
+     * open_lazy_libraries); a script's replaces it, so all open first. */
+    lua_pushglobaltable(L);
+    if (lua_rawequal(L, 1, -1)) {
+        open_lazy_libraries(L);
+        lua_pushnil(L);
+        lua_setmetatable(L, 1);
+    }
     lua_settop(L, 2);
     /* Raw, as Lua itself looks __gc up: an __index cannot hide one. */
     if (lua_type(L, 2) == LUA_TTABLE) {
@@ -351,19 +363,17 @@ static int sb_cowrap(lua_State *L)
     return 1;
 }
 
-static void guard_timeout_paths(lua_State *L)
+/* The coroutine library, with close and wrap guarded. */
+static int open_coroutine(lua_State *L)
 {
-    lua_getglobal(L, "xpcall");
-    lua_pushcclosure(L, sb_xpcall, 1);
-    lua_setglobal(L, "xpcall");
-    lua_getglobal(L, LUA_COLIBNAME);
+    luaopen_coroutine(L);
     lua_getfield(L, -1, "close");
     lua_pushcclosure(L, sb_coclose, 1);
     lua_setfield(L, -2, "close");
     lua_getfield(L, -1, "resume");
     lua_pushcclosure(L, sb_cowrap, 1);
     lua_setfield(L, -2, "wrap");
-    lua_pop(L, 1);
+    return 1;
 }
 
 static int sb_log(lua_State *L)
@@ -554,20 +564,136 @@ static void replace_global(lua_State *L, const char *name, lua_CFunction fn, boo
     lua_setglobal(L, name);
 }
 
+/* os: only the clock and environment readers; exit/execute/remove/
+ * rename/tmpname/setlocale act on the host process or bypass fs. */
+static int open_os(lua_State *L)
+{
+    static const char *const keep[] = {"time", "clock", "date", "difftime", "getenv", NULL};
+    luaopen_os(L);
+    lua_createtable(L, 0, 5);
+    for (const char *const *k = keep; *k != NULL; k++) {
+        lua_getfield(L, -2, *k);
+        lua_setfield(L, -2, *k);
+    }
+    return 1;
+}
+
+/* ---- libraries opened on first use -------------------------------------------------
+ * Registering a library's functions costs about 900 instructions a name
+ * (each is interned and inserted), and a sandbox is built for every
+ * script; most scripts never touch table, math, utf8, coroutine or os.
+ * Those five start out absent from the globals, whose metatable opens one
+ * the first time its name is read and stores it there. Assigning the name
+ * first (`math = nil` included) settles it for good; pairs(_G) and a
+ * script's own setmetatable(_G, ...) open every one still pending, so what
+ * a script can observe differs only by rawget(_G, "math") being nil before
+ * first use. The registry's KEY_LAZY table maps each pending name to its
+ * opener. */
+static const luaL_Reg lazy_libs[] = {
+    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, open_coroutine},
+    {LUA_OSLIBNAME, open_os},        {NULL, NULL},
+};
+
+/* Stack: globals, key. Leaves the key's value (nil if not pending) and
+ * stores it in the globals. */
+static void open_lazy(lua_State *L, int globals, int key)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_LAZY);
+    lua_pushvalue(L, key);
+    if (lua_rawget(L, -2) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        lua_pushnil(L);
+        return;
+    }
+    lua_pushvalue(L, key);
+    lua_pushnil(L);
+    lua_rawset(L, -4); /* no longer pending, whatever the opener does */
+    lua_call(L, 0, 1);
+    lua_remove(L, -2);
+    lua_pushvalue(L, key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, globals);
+}
+
+static int lazy_index(lua_State *L)
+{
+    lua_settop(L, 2);
+    if (lua_type(L, 2) == LUA_TSTRING)
+        open_lazy(L, 1, 2);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int lazy_newindex(lua_State *L)
+{
+    lua_settop(L, 3);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_LAZY);
+    lua_pushvalue(L, 2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static void open_lazy_libraries(lua_State *L)
+{
+    int top = lua_gettop(L);
+    lua_pushglobaltable(L);
+    for (const luaL_Reg *lib = lazy_libs; lib->func != NULL; lib++) {
+        lua_pushstring(L, lib->name);
+        open_lazy(L, top + 1, top + 2);
+        lua_settop(L, top + 1);
+    }
+    lua_settop(L, top);
+}
+
+static int globals_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    return lua_next(L, 1) ? 2 : 0;
+}
+
+static int lazy_pairs(lua_State *L)
+{
+    open_lazy_libraries(L);
+    lua_pushcfunction(L, globals_next); /* C: a script's own `next` cannot change it */
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+static void defer_libraries(lua_State *L)
+{
+    lua_createtable(L, 0, 5);
+    for (const luaL_Reg *lib = lazy_libs; lib->func != NULL; lib++) {
+        lua_pushcfunction(L, lib->func);
+        lua_setfield(L, -2, lib->name);
+    }
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_LAZY);
+    lua_pushglobaltable(L);
+    lua_createtable(L, 0, 4);
+    lua_pushcfunction(L, lazy_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lazy_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, lazy_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+}
+
 static void open_base_libraries(lua_State *L)
 {
     /* Never luaL_openlibs: it opens io, debug and package (whose loadlib
      * let Redis scripts out, CVE-2022-0543). */
-    static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},         {LUA_STRLIBNAME, luaopen_string},
-        {LUA_TABLIBNAME, luaopen_table},   {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_UTF8LIBNAME, luaopen_utf8},   {LUA_COLIBNAME, luaopen_coroutine},
-        {LUA_OSLIBNAME, luaopen_os},       {NULL, NULL},
-    };
-    for (const luaL_Reg *lib = libs; lib->func != NULL; lib++) {
-        luaL_requiref(L, lib->name, lib->func, 1);
-        lua_pop(L, 1);
-    }
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    lua_pop(L, 2);
     /* dofile/loadfile read any file, bypassing fs confinement. */
     lua_pushnil(L);
     lua_setglobal(L, "dofile");
@@ -577,7 +703,7 @@ static void open_base_libraries(lua_State *L)
     replace_global(L, "collectgarbage", sb_collectgarbage, false);
     replace_global(L, "setmetatable", sb_setmetatable, true);
     replace_global(L, "require", sb_require, false);
-    guard_timeout_paths(L);
+    replace_global(L, "xpcall", sb_xpcall, true);
     /* string.dump makes bytecode, the way to forge a malicious binary chunk. */
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
@@ -589,17 +715,6 @@ static void open_base_libraries(lua_State *L)
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 2);
-    /* os: only the clock and environment readers; exit/execute/remove/
-     * rename/tmpname/setlocale act on the host process or bypass fs. */
-    static const char *const os_keep[] = {"time", "clock", "date", "difftime", "getenv", NULL};
-    lua_getglobal(L, LUA_OSLIBNAME);
-    lua_createtable(L, 0, 5);
-    for (const char *const *k = os_keep; *k != NULL; k++) {
-        lua_getfield(L, -2, *k);
-        lua_setfield(L, -2, *k);
-    }
-    lua_setglobal(L, LUA_OSLIBNAME);
-    lua_pop(L, 1);
 }
 
 /* ---- fs helpers written in Lua ---------------------------------------------------
@@ -731,6 +846,7 @@ static int sb_setup(lua_State *L)
     lua_settop(L, 0);
     open_base_libraries(L);
     open_modules(L, sb);
+    defer_libraries(L);
     const char *chunkname = lua_pushfstring(L, "@%s", sb->cfg.entry->path);
     if (luaL_loadbufferx(L, source, len, chunkname, "t") != LUA_OK)
         return lua_error(L);

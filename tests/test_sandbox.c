@@ -161,6 +161,49 @@ static void test_safe_library_functions_work(void **state)
                    "assert(json ~= nil and log ~= nil and fs ~= nil)\n");
 }
 
+/* table, math, utf8, coroutine and os open on first use; a script sees
+ * them as if they had always been there, except through rawget. */
+static void test_libraries_open_on_first_use(void **state)
+{
+    expect_success(*state, "assert(rawget(_G, 'math') == nil and getmetatable(_G) == false)\n"
+                           "assert(math.floor(1.5) == 1 and rawget(_G, 'math') == math)\n"
+                           "assert(os.exit == nil and os.execute == nil and os.remove == nil)\n"
+                           "assert(os.getenv ~= nil and os.time ~= nil)\n");
+}
+
+static void test_a_library_assigned_before_use_stays_assigned(void **state)
+{
+    expect_success(*state, "math = nil assert(math == nil)\n"
+                           "table = 5 assert(table == 5)\n"
+                           "local co = coroutine assert(co.wrap(function() end))\n"
+                           "coroutine = nil assert(coroutine == nil)\n");
+}
+
+static void test_pairs_of_globals_lists_every_library(void **state)
+{
+    expect_success(*state,
+                   "local seen = {}\n"
+                   "for k in pairs(_G) do seen[k] = true end\n"
+                   "for _, n in ipairs({'table', 'math', 'utf8', 'coroutine', 'os', 'string',\n"
+                   "                    'fs', 'json', 'log', 'migration', 'semver'}) do\n"
+                   "  assert(seen[n], n)\n"
+                   "end\n");
+}
+
+/* The strict-globals idiom replaces the globals' metatable. */
+static void test_strict_globals_keep_every_library(void **state)
+{
+    expect_success(*state,
+                   "setmetatable(_G, {__index = function(_, k)\n"
+                   "  error('undefined global ' .. tostring(k), 2)\n"
+                   "end})\n"
+                   "assert(math.floor(2.5) == 2 and utf8.char(65) == 'A' and os.time())\n"
+                   "assert(table.concat({1}) == '1')\n"
+                   "local ok, e = pcall(function() return undefined_thing end)\n"
+                   "assert(not ok and e:find('undefined global undefined_thing'), e)\n"
+                   "assert(coroutine.wrap(function() coroutine.yield(3) end)() == 3)\n");
+}
+
 static void test_top_level_cannot_write(void **state)
 {
     tu_world *w = *state;
@@ -320,6 +363,10 @@ int main(void)
         T(deep_recursion_is_an_error),
         T(write_outside_roots_is_refused),
         T(safe_library_functions_work),
+        T(libraries_open_on_first_use),
+        T(a_library_assigned_before_use_stays_assigned),
+        T(pairs_of_globals_lists_every_library),
+        T(strict_globals_keep_every_library),
         T(top_level_cannot_write),
         T(top_level_cannot_read),
         T(check_cannot_write),
