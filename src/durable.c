@@ -172,7 +172,7 @@ static int fill_temp(int fd, mig_fill_fn fill, void *ctx, int mode, const previo
     return err;
 }
 
-int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
+int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, bool sweep,
                        const char **stage)
 {
     const char *ignored;
@@ -189,7 +189,8 @@ int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
      * the resumed run writes it again, sweeping it. (Swept after the rename
      * instead, a kill in between would strand an older leftover beside a
      * file that is never rewritten.) */
-    mig_sweep_temps(path);
+    if (sweep)
+        mig_sweep_temps(path);
     char *tmp = NULL;
     int fd = -1;
     if ((err = create_temp(path, create_mode, &tmp, &fd)) != 0)
@@ -249,7 +250,7 @@ static int fill_bytes(int fd, void *ctx)
 int mig_write_atomic(const char *path, const void *data, size_t len, int mode, const char **stage)
 {
     bytes b = {data, len};
-    return mig_replace_atomic(path, fill_bytes, &b, mode, stage);
+    return mig_replace_atomic(path, fill_bytes, &b, mode, true, stage);
 }
 
 int mig_fsync_parent(const char *path)

@@ -513,7 +513,7 @@ static int copy_file(const char *src, const char *dst, char *buf, const char **s
     if (err == 0) {
         *side = 2;
         copy_source from = {in, buf};
-        err = mig_replace_atomic(dst, fill_copy, &from, (int)(st.st_mode & 07777), stage);
+        err = mig_replace_atomic(dst, fill_copy, &from, (int)(st.st_mode & 07777), true, stage);
     }
     close(in);
     return err;

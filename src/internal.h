@@ -89,13 +89,15 @@ int mig_write_atomic(const char *path, const void *data, size_t len, int mode, c
 /* The general form: fill(fd, ctx) writes the new content into the temp
  * file (returning 0 or an errno value); the protocol around it is the
  * same. The replaced file's owner and group carry over when the caller
- * may give files away (root). */
+ * may give files away (root). sweep: first remove path's leftover temps
+ * (mig_sweep_temps); false only for a file whose temps the caller swept
+ * under a lock it still holds (the state file, once per run). */
 typedef int (*mig_fill_fn)(int fd, void *ctx);
-int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode,
+int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, bool sweep,
                        const char **stage);
 
 /* Removes the temp files (".<name>.tmp-XXXXXX") that writers of path killed
- * mid-write left beside it. mig_replace_atomic() calls it before each
+ * mid-write left beside it. mig_write_atomic() calls it before each
  * write: the caller holds the state lock, so no other run of ours is
  * writing there, and at worst a foreign concurrent writer of the same file
  * sees its rename fail; never a partial file. */
@@ -220,8 +222,9 @@ const char *mig_state_id(const mig_state *s, size_t i);
 /* Records id as applied (in memory). MIGRATE_OK or MIGRATE_ENOMEM. */
 int mig_state_record(mig_state *s, const char *id, const char *outcome, double seconds,
                      const char *sha256);
-/* Writes the whole state durably (mode 0600). MIGRATE_OK, MIGRATE_EIO or
- * MIGRATE_ENOMEM, with err. */
+/* Writes the whole state durably (mode 0600). The caller holds the state
+ * lock and swept path's leftover temps after taking it: a save does not
+ * look for them again. MIGRATE_OK, MIGRATE_EIO or MIGRATE_ENOMEM, with err. */
 int mig_state_save(const mig_state *s, const char *path, char *err);
 void mig_state_free(mig_state *s);
 

@@ -624,7 +624,11 @@ int mig_state_save(const mig_state *s, const char *path, char *err)
         return mig_errf(err, MIGRATE_ENOMEM, "out of memory writing %s", path);
     }
     const char *stage = NULL;
-    int e = mig_replace_atomic(path, write_saving, &sv, 0600, &stage);
+    /* No sweep per save: the run swept the state's leftover temps under
+     * the lock it holds, and a failed save removes its own. At 1,000
+     * migrations the directory listing of every save cost 7% of the run
+     * (bench medians over seven runs, 1.13x -> 1.05x the floor). */
+    int e = mig_replace_atomic(path, write_saving, &sv, 0600, false, &stage);
     free(o->p);
     if (e != 0) {
         char buf[128];
