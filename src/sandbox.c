@@ -413,22 +413,29 @@ static int readonly_newindex(lua_State *L)
                       luaL_optstring(L, 2, "?"));
 }
 
-/* Iterates the data behind the proxy; C, so a script replacing the global
- * `next` cannot change what pairs(migration) sees. */
-static int readonly_next(lua_State *L)
+/* The iterator of every __pairs below: C, so a script replacing the global
+ * `next` cannot change what pairs() sees. */
+static int raw_next(lua_State *L)
 {
     lua_settop(L, 2);
     return lua_next(L, 1) ? 2 : 0;
 }
 
-static int readonly_pairs(lua_State *L)
+/* Returns what pairs() wants for a raw walk of the table at index t. */
+static int raw_pairs(lua_State *L, int t)
 {
-    lua_pushcfunction(L, readonly_next);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index");
-    lua_remove(L, -2);
+    lua_pushcfunction(L, raw_next);
+    lua_pushvalue(L, t);
     lua_pushnil(L);
     return 3;
+}
+
+/* Iterates the data behind the proxy. */
+static int readonly_pairs(lua_State *L)
+{
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index");
+    return raw_pairs(L, lua_gettop(L));
 }
 
 /* `migration`: a read-only view of who this script is and what run it is in. */
@@ -650,19 +657,10 @@ static void open_lazy_libraries(lua_State *L)
     lua_settop(L, top);
 }
 
-static int globals_next(lua_State *L)
-{
-    lua_settop(L, 2);
-    return lua_next(L, 1) ? 2 : 0;
-}
-
 static int lazy_pairs(lua_State *L)
 {
     open_lazy_libraries(L);
-    lua_pushcfunction(L, globals_next); /* C: a script's own `next` cannot change it */
-    lua_pushvalue(L, 1);
-    lua_pushnil(L);
-    return 3;
+    return raw_pairs(L, 1);
 }
 
 static void defer_libraries(lua_State *L)
@@ -760,19 +758,10 @@ static int fs_lazy_newindex(lua_State *L)
     return 0;
 }
 
-static int fs_next(lua_State *L)
-{
-    lua_settop(L, 2);
-    return lua_next(L, 1) ? 2 : 0;
-}
-
 static int fs_lazy_pairs(lua_State *L)
 {
     load_fs_helpers(L, 1);
-    lua_pushcfunction(L, fs_next); /* C: a script's global `next` cannot change it */
-    lua_pushvalue(L, 1);
-    lua_pushnil(L);
-    return 3;
+    return raw_pairs(L, 1);
 }
 
 /* Stack: json, fs. */
