@@ -592,9 +592,9 @@ static int open_os(lua_State *L)
  * Those five start out absent from the globals, whose metatable opens one
  * the first time its name is read and stores it there. Assigning the name
  * first (`math = nil` included) settles it for good; pairs(_G) and a
- * script's own setmetatable(_G, ...) open every one still pending, so what
- * a script can observe differs only by rawget(_G, "math") being nil before
- * first use. The registry's KEY_LAZY table maps each pending name to its
+ * script's own setmetatable(_G, ...) open every one still pending, so only
+ * raw access to the globals (rawget, rawset, next) before a library's first
+ * use can tell. The registry's KEY_LAZY table maps each pending name to its
  * opener. */
 static const luaL_Reg lazy_libs[] = {
     {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
