@@ -68,12 +68,15 @@ int mig_report_add(migrate_report *r, const char *id, const char *version, const
     char *text = malloc(lid + lver + lpath);
     if (text == NULL)
         return MIGRATE_ENOMEM;
+    memcpy(text, id, lid);
+    memcpy(text + lid, version, lver);
+    memcpy(text + lid + lver, path, lpath);
     result *it = &r->items[r->count++];
     memset(it, 0, sizeof *it);
     it->pub.outcome = MIGRATE_NOT_RUN;
-    it->pub.id = memcpy(text, id, lid);
-    it->pub.version = memcpy(text + lid, version, lver);
-    it->pub.path = memcpy(text + lid + lver, path, lpath);
+    it->pub.id = text;
+    it->pub.version = text + lid;
+    it->pub.path = text + lid + lver;
     return MIGRATE_OK;
 }
 
