@@ -430,6 +430,19 @@ static int raw_pairs(lua_State *L, int t)
     return 3;
 }
 
+/* Stack: t, mt (its __index set). Completes mt with newindex, pairs and a
+ * hidden __metatable, and sets it as t's metatable. */
+static void guard_with(lua_State *L, lua_CFunction newindex, lua_CFunction pairs)
+{
+    lua_pushcfunction(L, newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
 /* Iterates the data behind the proxy. */
 static int readonly_pairs(lua_State *L)
 {
@@ -460,13 +473,7 @@ static void open_migration(lua_State *L, const mig_sandbox *sb)
     lua_pushstring(L, sb->fsenv.home);
     lua_setfield(L, -2, "home");
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, readonly_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, readonly_pairs);
-    lua_setfield(L, -2, "__pairs");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, -2);
+    guard_with(L, readonly_newindex, readonly_pairs);
 }
 
 /* ---- require ------------------------------------------------------------------ */
@@ -675,13 +682,7 @@ static void defer_libraries(lua_State *L)
     lua_createtable(L, 0, 4);
     lua_pushcfunction(L, lazy_index);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, lazy_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, lazy_pairs);
-    lua_setfield(L, -2, "__pairs");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, -2);
+    guard_with(L, lazy_newindex, lazy_pairs);
     lua_pop(L, 1);
 }
 
