@@ -53,52 +53,33 @@ static const char HOLD_SCRIPT[] =
     "end\n";
 
 typedef struct world {
-    char *root, *migrations, *home;
+    rel_world base;
     char *ids[NMIG];
-    migrate_options opts;
 } world;
 
 static void world_init(world *w, const char *tag, const char *script, int n)
 {
-    w->root = rel_tmpdir(tag);
-    w->migrations = rel_fmt("%s/migrations", w->root);
-    w->home = rel_fmt("%s/home", w->root);
+    rel_world_init(&w->base, tag, 120000);
     for (int i = 0; i < n; i++) {
         w->ids[i] = rel_fmt("v1.%d.0/%03d_m", i / 4, i % 4 + 1);
-        char *path = rel_fmt("%s/%s.lua", w->migrations, w->ids[i]);
+        char *path = rel_fmt("%s/%s.lua", w->base.migrations, w->ids[i]);
         rel_write(path, script);
         free(path);
     }
     for (int i = n; i < NMIG; i++)
         w->ids[i] = NULL;
-    migrate_options_init(&w->opts);
-    w->opts.migrations_dir = w->migrations;
-    w->opts.home = w->home;
-    w->opts.timeout_ms = 120000;
-    w->opts.memory_limit = 32u << 20;
 }
 
 static void world_free(world *w)
 {
-    rel_rmtree(w->root);
+    rel_world_free(&w->base);
     for (int i = 0; i < NMIG; i++)
         free(w->ids[i]);
-    free(w->root);
-    free(w->migrations);
-    free(w->home);
-}
-
-static void reset_home(world *w)
-{
-    rel_rmtree(w->home);
-    char *keep = rel_fmt("%s/keep", w->home);
-    rel_write(keep, "");
-    free(keep);
 }
 
 static int count_of(const world *w, int i)
 {
-    char *name = rel_fmt("%s/counts/%s", w->home, w->ids[i]);
+    char *name = rel_fmt("%s/counts/%s", w->base.home, w->ids[i]);
     *strrchr(name, '/') = '_';
     char *text = rel_read(name);
     int n = text ? atoi(text) : 0;
@@ -114,7 +95,7 @@ static void check_exactly_once(const world *w, int n, const char *what)
     for (int i = 0; i < n; i++)
         wrong += count_of(w, i) != 1;
     REL_CHECK(wrong == 0, "%s: %d migrations not applied exactly once", what, wrong);
-    char *state = rel_fmt("%s/.teleclaude/migration_state.json", w->home);
+    char *state = rel_fmt("%s/.teleclaude/migration_state.json", w->base.home);
     char **ids;
     size_t count;
     const char *why;
@@ -149,12 +130,12 @@ static pid_t spawn_runner(world *w, const int barrier[2], unsigned lock_timeout_
     char c;
     while (read(barrier[0], &c, 1) < 0 && errno == EINTR)
         ;
-    w->opts.lock_timeout_ms = lock_timeout_ms;
-    w->opts.dry_run = dry;
+    w->base.opts.lock_timeout_ms = lock_timeout_ms;
+    w->base.opts.dry_run = dry;
     int worst = MIGRATE_OK;
     for (int i = 0; i < (dry ? DRY_RUNS : 1); i++) {
         migrate_report *report = NULL;
-        int rc = migrate_run(NULL, NULL, &w->opts, &report);
+        int rc = migrate_run(NULL, NULL, &w->base.opts, &report);
         migrate_report_free(report);
         if (rc != MIGRATE_OK)
             worst = rc;
@@ -173,7 +154,7 @@ static int wait_code(pid_t pid)
 
 static void round_of_eight(world *w, int round, int *locked_out)
 {
-    reset_home(w);
+    rel_reset_home(w->base.home);
     int barrier[2];
     if (pipe(barrier) != 0)
         rel_die("pipe: %s", strerror(errno));
@@ -224,7 +205,7 @@ static pid_t spawn_holder(world *w)
     pid_t pid = fork();
     if (pid == 0) {
         migrate_report *report = NULL;
-        int rc = migrate_run(NULL, NULL, &w->opts, &report);
+        int rc = migrate_run(NULL, NULL, &w->base.opts, &report);
         migrate_report_free(report);
         _exit(100 - rc);
     }
@@ -235,18 +216,18 @@ static void killed_holder(int attempt)
 {
     world w;
     world_init(&w, "conc-kill", HOLD_SCRIPT, 1);
-    reset_home(&w);
+    rel_reset_home(w.base.home);
     /* On the stack: forked children exit holding no heap of their own,
      * which keeps valgrind's leak check of each child meaningful. */
     char spin[4096], started[4096];
-    snprintf(spin, sizeof spin, "%s/spin", w.home);
-    snprintf(started, sizeof started, "%s/started", w.home);
+    snprintf(spin, sizeof spin, "%s/spin", w.base.home);
+    snprintf(started, sizeof started, "%s/started", w.base.home);
     rel_write(spin, "");
     pid_t holder = spawn_holder(&w);
     REL_CHECK(wait_for(started, 20), "attempt %d: the holder never started its migration", attempt);
     unlink(spin);
     /* A waiter queues behind the holder, which is then killed mid-migrate. */
-    w.opts.lock_timeout_ms = 30000;
+    w.base.opts.lock_timeout_ms = 30000;
     pid_t waiter = spawn_holder(&w);
     usleep(50000);
     double t0 = now();
@@ -260,16 +241,16 @@ static void killed_holder(int attempt)
               attempt, rc);
     REL_CHECK(waited < 5, "attempt %d: the waiter needed %.1f s after the kill", attempt, waited);
     /* Again, with nobody waiting: a new run must not find the lock held. */
-    reset_home(&w);
+    rel_reset_home(w.base.home);
     rel_write(spin, "");
     holder = spawn_holder(&w);
     REL_CHECK(wait_for(started, 20), "attempt %d: the second holder never started", attempt);
     kill(holder, SIGKILL);
     wait_code(holder);
     unlink(spin);
-    w.opts.lock_timeout_ms = 0;
+    w.base.opts.lock_timeout_ms = 0;
     migrate_report *report = NULL;
-    rc = migrate_run(NULL, NULL, &w.opts, &report);
+    rc = migrate_run(NULL, NULL, &w.base.opts, &report);
     REL_CHECK(rc == MIGRATE_OK, "attempt %d: a run after a killed holder returned %d: %s", attempt,
               rc, migrate_report_error(report));
     migrate_report_free(report);
@@ -287,7 +268,7 @@ typedef struct thread_job {
 static void *thread_run(void *arg)
 {
     thread_job *job = arg;
-    migrate_options o = job->w->opts;
+    migrate_options o = job->w->base.opts;
     o.lock_timeout_ms = 60000;
     migrate_report *report = NULL;
     job->rc = migrate_run(NULL, NULL, &o, &report);
@@ -297,7 +278,7 @@ static void *thread_run(void *arg)
 
 static void threads_one_state(world *w)
 {
-    reset_home(w);
+    rel_reset_home(w->base.home);
     enum { N = 6 };
     pthread_t t[N];
     thread_job jobs[N];
@@ -324,9 +305,9 @@ static void threads_separate_states(world *w)
     world homes[N];
     for (int i = 0; i < N; i++) {
         homes[i] = *w;
-        homes[i].home = rel_fmt("%s/home-%d", w->root, i);
-        homes[i].opts.home = homes[i].home;
-        reset_home(&homes[i]);
+        homes[i].base.home = rel_fmt("%s/home-%d", w->base.root, i);
+        homes[i].base.opts.home = homes[i].base.home;
+        rel_reset_home(homes[i].base.home);
         jobs[i] = (thread_job){&homes[i], -100};
         pthread_create(&t[i], NULL, thread_run, &jobs[i]);
     }
@@ -335,7 +316,7 @@ static void threads_separate_states(world *w)
         pthread_join(t[i], NULL);
         ok += jobs[i].rc == MIGRATE_OK;
         check_exactly_once(&homes[i], NMIG, "threads on separate state paths");
-        free(homes[i].home);
+        free(homes[i].base.home);
     }
     REL_CHECK(ok == N, "threads on separate state paths: %d of %d succeeded", ok, N);
     rel_case();

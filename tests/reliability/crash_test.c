@@ -36,55 +36,37 @@ static const char COUNT_SCRIPT[] =
     "end\n";
 
 typedef struct world {
-    char *root, *migrations, *home, *state_dir, *state, *counts, *log;
+    rel_world base;
+    char *state_dir, *state, *counts, *log;
     char *ids[NMIG];
-    migrate_options opts;
 } world;
 
 static void world_init(world *w)
 {
-    w->root = rel_tmpdir("crash");
-    w->migrations = rel_fmt("%s/migrations", w->root);
-    w->home = rel_fmt("%s/home", w->root);
-    w->state_dir = rel_fmt("%s/.teleclaude", w->home);
+    rel_world_init(&w->base, "crash", 10000);
+    w->state_dir = rel_fmt("%s/.teleclaude", w->base.home);
     w->state = rel_fmt("%s/migration_state.json", w->state_dir);
-    w->counts = rel_fmt("%s/counts", w->home);
-    w->log = rel_fmt("%s/kills.log", w->root);
+    w->counts = rel_fmt("%s/counts", w->base.home);
+    w->log = rel_fmt("%s/kills.log", w->base.root);
     for (int i = 0; i < NMIG; i++) {
         int v = i / (NMIG / NVERSIONS), n = i % (NMIG / NVERSIONS) + 1;
         /* Numbers out of text order (9 < 10) so the order is by value. */
         w->ids[i] = rel_fmt("v1.%d.0/%d_m", v, n);
-        char *path = rel_fmt("%s/%s.lua", w->migrations, w->ids[i]);
+        char *path = rel_fmt("%s/%s.lua", w->base.migrations, w->ids[i]);
         rel_write(path, COUNT_SCRIPT);
         free(path);
     }
-    migrate_options_init(&w->opts);
-    w->opts.migrations_dir = w->migrations;
-    w->opts.home = w->home;
-    w->opts.timeout_ms = 10000;
-    w->opts.memory_limit = 32u << 20;
 }
 
 static void world_free(world *w)
 {
-    rel_rmtree(w->root);
+    rel_world_free(&w->base);
     for (int i = 0; i < NMIG; i++)
         free(w->ids[i]);
-    free(w->root);
-    free(w->migrations);
-    free(w->home);
     free(w->state_dir);
     free(w->state);
     free(w->counts);
     free(w->log);
-}
-
-static void reset_home(world *w)
-{
-    rel_rmtree(w->home);
-    char *keep = rel_fmt("%s/keep", w->home);
-    rel_write(keep, "");
-    free(keep);
 }
 
 typedef struct child_args {
@@ -97,8 +79,8 @@ static int run_child(void *arg, rel_outcome *o)
     child_args *a = arg;
     setenv("FAULTSHIM_LOG", a->w->log, 1);
     migrate_report *report = NULL;
-    rel_shim_arm(a->w->root, NULL, a->kill_at, NULL, "kill");
-    o->rc = migrate_run(NULL, NULL, &a->w->opts, &report);
+    rel_shim_arm(a->w->base.root, NULL, a->kill_at, NULL, "kill");
+    o->rc = migrate_run(NULL, NULL, &a->w->base.opts, &report);
     rel_shim_disarm();
     o->calls = rel_shim_calls();
     const char *err = migrate_report_error(report);
@@ -242,7 +224,7 @@ static bool run_once(world *w, long k, points *p, const char *what)
 
 static long calls_of_full_run(world *w)
 {
-    reset_home(w);
+    rel_reset_home(w->base.home);
     child_args a = {w, 0};
     rel_outcome o;
     rel_in_child(run_child, &a, &o);
@@ -255,7 +237,7 @@ static long calls_of_full_run(world *w)
 static void sweep(world *w, long total, long step, points *p)
 {
     for (long k = 1; k <= total; k += step) {
-        reset_home(w);
+        rel_reset_home(w->base.home);
         char *what = rel_fmt("killed at call %ld of a fresh run", k);
         if (run_once(w, k, p, what)) {
             p->seen_k[k] = 1;
@@ -273,7 +255,7 @@ static void episodes(world *w, long total, long kills, points *p, int *runs_out)
     int episodes_done = 0;
     long start = p->kills;
     while (p->kills - start < kills) {
-        reset_home(w);
+        rel_reset_home(w->base.home);
         int runs = 0;
         for (;;) {
             long k = 1 + random() % total;

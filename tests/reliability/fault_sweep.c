@@ -52,31 +52,21 @@ static const char APPEND_SCRIPT[] =
     "function migrate() fs.write('~/effects.log', log() .. migration.id .. '\\n') return true end\n";
 
 typedef struct world {
-    char *root, *migrations, *home, *state, *state_dir, *effects;
-    migrate_options opts;
+    rel_world base;
+    char *state, *state_dir, *effects;
 } world;
 
 static void world_init(world *w, const char *tag)
 {
-    w->root = rel_tmpdir(tag);
-    w->migrations = rel_fmt("%s/migrations", w->root);
-    w->home = rel_fmt("%s/home", w->root);
-    w->state_dir = rel_fmt("%s/.teleclaude", w->home);
+    rel_world_init(&w->base, tag, 5000);
+    w->state_dir = rel_fmt("%s/.teleclaude", w->base.home);
     w->state = rel_fmt("%s/migration_state.json", w->state_dir);
-    w->effects = rel_fmt("%s/effects.log", w->home);
-    migrate_options_init(&w->opts);
-    w->opts.migrations_dir = w->migrations;
-    w->opts.home = w->home;
-    w->opts.timeout_ms = 5000;
-    w->opts.memory_limit = 32u << 20;
+    w->effects = rel_fmt("%s/effects.log", w->base.home);
 }
 
 static void world_free(world *w)
 {
-    rel_rmtree(w->root);
-    free(w->root);
-    free(w->migrations);
-    free(w->home);
+    rel_world_free(&w->base);
     free(w->state_dir);
     free(w->state);
     free(w->effects);
@@ -86,10 +76,7 @@ static void world_free(world *w)
  * so a fault has an old state file to preserve. */
 static void reset_home(world *w, bool resumed)
 {
-    rel_rmtree(w->home);
-    char *keep = rel_fmt("%s/keep", w->home);
-    rel_write(keep, "");
-    free(keep);
+    rel_reset_home(w->base.home);
     if (resumed) {
         char *state = rel_fmt("{\"applied\": [\"%s\"], \"custom\": 1}\n", IDS[0]);
         rel_write(w->state, state);
@@ -116,7 +103,7 @@ static int run_with_fault(void *arg, rel_outcome *o)
         unsetenv("FAULTSHIM_STICKY");
     migrate_report *report = NULL;
     rel_shim_arm(a->prefix, a->kind->ops, a->nth, a->kind->err, a->kind->action);
-    o->rc = migrate_run(NULL, NULL, &a->w->opts, &report);
+    o->rc = migrate_run(NULL, NULL, &a->w->base.opts, &report);
     rel_shim_disarm();
     o->calls = rel_shim_calls();
     snprintf(o->fired_at, sizeof o->fired_at, "%s", rel_shim_fired_at());
@@ -180,7 +167,7 @@ static void check_consistent(const world *w, const char *what, size_t *recorded)
     REL_CHECK(once, "%s: an effect is missing, doubled or garbled (recorded %zu)", what, n);
     REL_CHECK(rel_count_prefixed(w->state_dir, ".migration_state.json.tmp-") == 0,
               "%s: a state temp file was left behind", what);
-    REL_CHECK(rel_count_prefixed(w->home, ".effects.log.tmp-") == 0,
+    REL_CHECK(rel_count_prefixed(w->base.home, ".effects.log.tmp-") == 0,
               "%s: a temp file of fs.write was left behind", what);
     rel_free_ids(ids, n);
     *recorded = n;
@@ -205,7 +192,7 @@ static bool must_succeed(const fault_kind *k, const char *fired_at)
 static bool sweep_step(world *w, const fault_kind *k, bool resumed, long nth)
 {
     reset_home(w, resumed);
-    child_args a = {w, k, w->root, nth};
+    child_args a = {w, k, w->base.root, nth};
     rel_outcome o;
     rel_in_child(run_with_fault, &a, &o);
     char *what = rel_fmt("%s N=%ld (%s) %s", k->name, nth, o.fired_at[0] ? o.fired_at : "no call",
@@ -221,7 +208,7 @@ static bool sweep_step(world *w, const fault_kind *k, bool resumed, long nth)
     if (must_succeed(k, o.fired_at))
         REL_CHECK(o.rc == MIGRATE_OK, "%s: a retryable fault failed the run: %s", what, o.error);
     migrate_report *report = NULL;
-    int rc = migrate_run(NULL, NULL, &w->opts, &report);
+    int rc = migrate_run(NULL, NULL, &w->base.opts, &report);
     REL_CHECK(rc == MIGRATE_OK, "%s: the run after the fault failed: %s", what,
               migrate_report_error(report));
     migrate_report_free(report);
@@ -283,7 +270,7 @@ typedef struct prim_world {
 
 static void prim_reset(prim_world *pw)
 {
-    rel_rmtree(pw->w.home);
+    rel_rmtree(pw->w.base.home);
     char *source = rel_fmt("%s/source.txt", pw->data);
     rel_write(source, pw->new_content);
     free(source);
@@ -294,21 +281,21 @@ static void prim_init(prim_world *pw, const primitive *p, const char *old_text, 
 {
     world_init(&pw->w, "fault-prim");
     pw->p = p;
-    pw->data = rel_fmt("%s/data", pw->w.home);
+    pw->data = rel_fmt("%s/data", pw->w.base.home);
     pw->target = rel_fmt("%s/%s", pw->data, p->target);
     bool json = strcmp(p->name, "fs.write_json") == 0;
     pw->old_content = json ? strdup("{\n  \"old\": true\n}\n") : strdup(old_text);
     pw->new_content = strdup(new_text); /* what the source file holds */
     char *script = rel_fmt("local NEW = [[%s]]\nfunction check() %s end\nfunction migrate() %s end\n",
                            new_text, p->check, p->migrate);
-    char *path = rel_fmt("%s/v1.0.0/001_prim.lua", pw->w.migrations);
+    char *path = rel_fmt("%s/v1.0.0/001_prim.lua", pw->w.base.migrations);
     rel_write(path, script);
     free(path);
     free(script);
     /* What the target holds after a clean run is "new". */
     prim_reset(pw);
     migrate_report *report = NULL;
-    if (migrate_run(NULL, NULL, &pw->w.opts, &report) != MIGRATE_OK)
+    if (migrate_run(NULL, NULL, &pw->w.base.opts, &report) != MIGRATE_OK)
         rel_die("%s: the clean run fails: %s", p->name, migrate_report_error(report));
     migrate_report_free(report);
     free(pw->new_content);
@@ -349,7 +336,7 @@ static bool prim_step(prim_world *pw, const fault_kind *k, long nth)
     free(prefix);
     free(now);
     migrate_report *report = NULL;
-    int rc = migrate_run(NULL, NULL, &pw->w.opts, &report);
+    int rc = migrate_run(NULL, NULL, &pw->w.base.opts, &report);
     now = rel_read(pw->target);
     REL_CHECK(rc == MIGRATE_OK && now && strcmp(now, pw->new_content) == 0,
               "%s: the run after the fault did not finish the job: %s", what,
@@ -385,7 +372,7 @@ int main(int argc, char **argv)
     world w;
     world_init(&w, "fault");
     for (size_t i = 0; i < NIDS; i++) {
-        char *path = rel_fmt("%s/%.6s/%s.lua", w.migrations, IDS[i], IDS[i] + 7);
+        char *path = rel_fmt("%s/%.6s/%s.lua", w.base.migrations, IDS[i], IDS[i] + 7);
         rel_write(path, APPEND_SCRIPT);
         free(path);
     }

@@ -154,6 +154,34 @@ char *rel_read(const char *path)
     return buf;
 }
 
+void rel_world_init(rel_world *w, const char *tag, unsigned timeout_ms)
+{
+    w->root = rel_tmpdir(tag);
+    w->migrations = rel_fmt("%s/migrations", w->root);
+    w->home = rel_fmt("%s/home", w->root);
+    migrate_options_init(&w->opts);
+    w->opts.migrations_dir = w->migrations;
+    w->opts.home = w->home;
+    w->opts.timeout_ms = timeout_ms;
+    w->opts.memory_limit = 32u << 20;
+}
+
+void rel_world_free(rel_world *w)
+{
+    rel_rmtree(w->root);
+    free(w->root);
+    free(w->migrations);
+    free(w->home);
+}
+
+void rel_reset_home(const char *home)
+{
+    rel_rmtree(home);
+    char *keep = rel_fmt("%s/keep", home);
+    rel_write(keep, "");
+    free(keep);
+}
+
 bool rel_exists(const char *path)
 {
     struct stat st;

@@ -45,6 +45,21 @@ int rel_count_fds(void);
 /* VmRSS of this process in KiB. */
 long rel_rss_kib(void);
 
+/* ---- a world: one program's throw-away tree ------------------------------- */
+
+/* A fresh <tag> directory holding migrations/ and home/, and options that
+ * point at them: the state in its default place under home, memory_limit
+ * 32 MiB, timeout_ms as given. */
+typedef struct rel_world {
+    char *root, *migrations, *home;
+    migrate_options opts;
+} rel_world;
+void rel_world_init(rel_world *w, const char *tag, unsigned timeout_ms);
+/* Removes the tree and frees the paths. */
+void rel_world_free(rel_world *w);
+/* Empties home, leaving only the file "keep" so that it exists. */
+void rel_reset_home(const char *home);
+
 /* The state file at path: *ids (malloc'd array of malloc'd strings) and
  * *count. Returns 1 when it parses and is well-formed, 0 when absent, -1
  * when corrupt (*why says how). */
