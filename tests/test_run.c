@@ -658,6 +658,15 @@ static int run_counting(tu_world *w, migrate_report **r)
     return rc;
 }
 
+/* The first n migrations applied, each top level's line reported once. */
+static void assert_applied_and_loaded_once(const migrate_report *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(outcome(r, (size_t)i), MIGRATE_APPLIED);
+        assert_int_equal(loaded_lines[i], 1);
+    }
+}
+
 static void test_each_script_is_loaded_once(void **state)
 {
     tu_world *w = *state;
@@ -665,10 +674,7 @@ static void test_each_script_is_loaded_once(void **state)
     migrate_report *r = NULL;
     assert_int_equal(run_counting(w, &r), MIGRATE_OK);
     assert_int_equal(sandboxes_made, 6);
-    for (int i = 0; i < 6; i++) {
-        assert_int_equal(outcome(r, (size_t)i), MIGRATE_APPLIED);
-        assert_int_equal(loaded_lines[i], 1);
-    }
+    assert_applied_and_loaded_once(r, 6);
     migrate_report_free(r);
 }
 
@@ -684,10 +690,7 @@ static void test_scripts_past_the_memory_bound_are_loaded_again(void **state)
     assert_int_equal(run_counting(w, &r), MIGRATE_OK);
     assert_true(sandboxes_made > 12);
     assert_true(sandboxes_made < 24);
-    for (int i = 0; i < 12; i++) {
-        assert_int_equal(outcome(r, (size_t)i), MIGRATE_APPLIED);
-        assert_int_equal(loaded_lines[i], 1);
-    }
+    assert_applied_and_loaded_once(r, 12);
     migrate_report_free(r);
 }
 
