@@ -1037,22 +1037,15 @@ static size_t format_decimal(double v, char out[40])
         double m = floor(scaled + 0.5);
         if (m / pow10[k] != a)
             continue;
-        char digits[24]; /* m's digits, last first, padded to k + 1 */
-        size_t nd = 0, n = 0;
-        for (unsigned long long u = (unsigned long long)m; u != 0; u /= 10)
-            digits[nd++] = (char)('0' + u % 10);
-        while (nd <= k)
-            digits[nd++] = '0';
+        /* m / 10^k, a point, and m's last k digits (one 0 when k is 0) */
+        unsigned long long um = (unsigned long long)m, p = (unsigned long long)pow10[k];
+        char *at = out;
         if (v < 0)
-            out[n++] = '-';
-        while (nd > k)
-            out[n++] = digits[--nd];
-        out[n++] = '.';
-        if (k == 0)
-            out[n++] = '0';
-        while (nd > 0)
-            out[n++] = digits[--nd];
-        return n;
+            *at++ = '-';
+        at = mig_put_uint(at, um / p, 1);
+        *at++ = '.';
+        at = mig_put_uint(at, um % p, k > 0 ? (int)k : 1);
+        return (size_t)(at - out);
     }
     return 0;
 }
@@ -1104,16 +1097,11 @@ static void encode_number(encoder *e, int idx, int nsteps)
                        "json.encode: integer %I at %s is outside ±2^53 and cannot be "
                        "represented exactly",
                        (LUAI_UACINT)i, push_path(e, nsteps));
-        /* by hand: snprintf was a tenth of encoding a config */
-        unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
-        size_t n = sizeof text;
-        do {
-            text[--n] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u != 0);
+        char *at = text;
         if (i < 0)
-            text[--n] = '-';
-        out_add(e, text + n, sizeof text - n);
+            *at++ = '-';
+        at = mig_put_uint(at, i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i, 1);
+        out_add(e, text, (size_t)(at - text));
         return;
     }
     double v = lua_tonumber(e->L, idx);

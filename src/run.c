@@ -327,17 +327,6 @@ static void warn_state_ahead(run *r)
  * run). Taken before the file is read: a change racing the read leaves an
  * old stamp beside the new hash, which costs one extra hash, never a
  * missed warning. */
-static char *put_uint(char *at, unsigned long long v, int min_digits)
-{
-    char digits[24];
-    int n = 0;
-    do
-        digits[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0 || n < min_digits);
-    while (n > 0)
-        *at++ = digits[--n];
-    return at;
-}
 
 /* name relative to the directory dirfd (AT_FDCWD: the working directory).
  * Formatted by hand: snprintf was a tenth of a run with nothing to do. */
@@ -353,11 +342,11 @@ static void file_stamp(int dirfd, const char *name, char out[64])
         return;
     char *at = out;
     memcpy(at, "size=", 5);
-    at = put_uint(at + 5, (unsigned long long)st.st_size, 1);
+    at = mig_put_uint(at + 5, (unsigned long long)st.st_size, 1);
     memcpy(at, " mtime=", 7);
-    at = put_uint(at + 7, (unsigned long long)st.st_mtim.tv_sec, 1);
+    at = mig_put_uint(at + 7, (unsigned long long)st.st_mtim.tv_sec, 1);
     *at++ = '.';
-    at = put_uint(at, (unsigned long long)st.st_mtim.tv_nsec, 9);
+    at = mig_put_uint(at, (unsigned long long)st.st_mtim.tv_nsec, 9);
     *at = '\0';
 }
 
