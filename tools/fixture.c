@@ -621,6 +621,7 @@ typedef struct fixture_case {
     bool expect_failure;
     char *failed_id, *error_contains;
     cJSON *outcomes; /* {"id": "outcome name"} expected of the first run, or NULL */
+    cJSON *logs;     /* ["text", ...]: each in one of the first run's log lines, or NULL */
 } fixture_case;
 
 static void case_free(fixture_case *fc)
@@ -630,6 +631,7 @@ static void case_free(fixture_case *fc)
     free(fc->failed_id);
     free(fc->error_contains);
     cJSON_Delete(fc->outcomes);
+    cJSON_Delete(fc->logs);
 }
 
 /* A string member, or NULL for null; false (with why) for anything else. */
@@ -669,6 +671,19 @@ static bool case_outcomes(const cJSON *item, fixture_case *fc, text *why)
     return fc->outcomes != NULL || (text_printf(why, "out of memory"), false);
 }
 
+static bool case_logs(const cJSON *item, fixture_case *fc, text *why)
+{
+    const cJSON *each = cJSON_IsArray(item) ? item->child : NULL;
+    while (each != NULL && cJSON_IsString(each) && each->valuestring[0] != '\0')
+        each = each->next;
+    if (!cJSON_IsArray(item) || each != NULL) {
+        text_printf(why, "case.json: \"logs\" must be an array of non-empty strings");
+        return false;
+    }
+    fc->logs = cJSON_Duplicate(item, true);
+    return fc->logs != NULL || (text_printf(why, "out of memory"), false);
+}
+
 static bool case_member(const cJSON *item, fixture_case *fc, text *why)
 {
     const char *key = item->string;
@@ -688,6 +703,8 @@ static bool case_member(const cJSON *item, fixture_case *fc, text *why)
     }
     if (strcmp(key, "outcomes") == 0)
         return case_outcomes(item, fc, why);
+    if (strcmp(key, "logs") == 0)
+        return case_logs(item, fc, why);
     if (strcmp(key, "expect") == 0) {
         const char *v = cJSON_GetStringValue(item);
         fc->expect_failure = v != NULL && strcmp(v, "failed") == 0;
@@ -697,7 +714,7 @@ static bool case_member(const cJSON *item, fixture_case *fc, text *why)
         return false;
     }
     text_printf(why, "case.json: unknown key \"%s\" (known: from, to, expect, failed_id, "
-                     "error_contains, outcomes, description)", key);
+                     "error_contains, outcomes, logs, description)", key);
     return false;
 }
 
@@ -754,11 +771,16 @@ typedef struct fixture {
     text why;     /* the reason, one line */
     text detail;  /* indented lines under it: errors, differences */
     text summary; /* what the first run did, for the PASS line */
+    text logs;    /* the log lines of the run in progress, one per line */
 } fixture;
 
-static void print_event(const migrate_event *ev, void *payload)
+static void on_event(const migrate_event *ev, void *payload)
 {
-    const fixture *f = payload;
+    fixture *f = payload;
+    if (ev->kind == MIGRATE_EVENT_LOG)
+        text_printf(&f->logs, "%s\n", ev->message);
+    if (!f->h->verbose)
+        return;
     if (ev->kind == MIGRATE_EVENT_DONE)
         printf(INDENT "[%s] %s: %s\n", f->name, ev->migration->id,
                migrate_outcome_name(ev->migration->outcome));
@@ -777,11 +799,13 @@ static int run_once(fixture *f, const char *home, const char *run, bool dry_run,
     o.home = home;
     o.dry_run = dry_run;
     o.timeout_ms = CALL_TIMEOUT_MS;
-    if (f->h->verbose) {
-        o.on_event = print_event;
-        o.payload = f;
+    o.on_event = on_event;
+    o.payload = f;
+    f->logs.len = 0;
+    if (f->logs.data != NULL)
+        f->logs.data[0] = '\0';
+    if (f->h->verbose)
         printf(INDENT "[%s] %s\n", f->name, run);
-    }
     *report = NULL;
     return migrate_run(f->fc.from, f->fc.to, &o, report);
 }
@@ -889,6 +913,21 @@ static bool expect_outcomes(fixture *f, const migrate_report *r)
     return true;
 }
 
+/* Each text case.json lists under "logs" is in a log line of the run. */
+static bool expect_logs(fixture *f)
+{
+    const cJSON *want = f->fc.logs ? f->fc.logs->child : NULL;
+    for (; want != NULL; want = want->next) {
+        if (strstr(text_str(&f->logs), want->valuestring) != NULL)
+            continue;
+        text_printf(&f->why, "the first run logged no line containing \"%s\" (case.json \"logs\")",
+                    want->valuestring);
+        text_add_indented(&f->detail, INDENT, f->logs.len ? text_str(&f->logs) : "(no log lines)");
+        return false;
+    }
+    return true;
+}
+
 static bool step_first_run(fixture *f)
 {
     if (!copy_tree(f->before, f->home, &f->why))
@@ -904,7 +943,7 @@ static bool step_first_run(fixture *f)
         migrate_report_free(r);
         return false;
     }
-    bool ok = expect_result(f, rc, r, "first run") && expect_outcomes(f, r) &&
+    bool ok = expect_result(f, rc, r, "first run") && expect_outcomes(f, r) && expect_logs(f) &&
               home_matches_after(f, "after the first run");
     migrate_report_free(r);
     return ok;
@@ -1065,6 +1104,7 @@ static void fixture_free(fixture *f)
     free(f->why.data);
     free(f->detail.data);
     free(f->summary.data);
+    free(f->logs.data);
 }
 
 static void strip_slashes(char *s)
