@@ -8,8 +8,10 @@ home="$build/demo/home"
 rm -rf "$build/demo"
 mkdir -p "$home"
 cp -R tests/fixtures/demo/before/. "$home/"
-config=.teleclaude/config.json
-cp "$home/$config" "$build/demo/config.before.json"
+config=.teleclaude/config.yml
+env=.teleclaude/.env
+cp "$home/$config" "$build/demo/config.before.yml"
+cp "$home/$env" "$build/demo/env.before"
 
 section() { printf '\n==== %s\n' "$1"; }
 files() { (cd "$home" && find . -type f | sed 's|^\./|  ~/|' | sort); }
@@ -24,10 +26,13 @@ section "2. upgrade it from 1.0.0 to the newest version"
 # the report at the end is migrate_report_json(), what an executor would log.
 "$build/migrate-demo" --migrations migrations --home "$home" --json 1.0.0 -
 
-section "3. what the upgrade changed"
+section "3. what the upgrade changed: only the entries the migrations meant to touch"
 files
+echo "Every comment, blank line and untouched entry of the user's files is as it was:"
 diff -u --label "~/$config (1.0.0)" --label "~/$config (now)" \
-    "$build/demo/config.before.json" "$home/$config" || true
+    "$build/demo/config.before.yml" "$home/$config" || true
+diff -u --label "~/$env (1.0.0)" --label "~/$env (now)" \
+    "$build/demo/env.before" "$home/$env" || true
 
 section "4. the same upgrade again: all recorded, no script runs"
 "$build/migrate-demo" --migrations migrations --home "$home" 1.0.0 -

@@ -1,22 +1,34 @@
--- v1.1.0 renamed the config key "api_url" to "api_endpoint".
--- Every other key, value and their order stay exactly as the user left them.
+-- v1.1.0 renamed telegram.api_url to telegram.api_endpoint in config.yml.
+-- Only the key changes: its value, the comments around it and every other
+-- line stay exactly as the user wrote them.
 local teleclaude = require("teleclaude")
 
+local OLD, NEW = "telegram.api_url", "telegram.api_endpoint"
+
+local function plan(doc)
+  return doc and teleclaude.plan_move(doc, OLD, NEW) or "done"
+end
+
 function check()
-  local config = teleclaude.read_config()
-  return config == nil or config.api_url == nil
+  local doc = teleclaude.config_doc()
+  local p = plan(doc)
+  if p == "clash" then
+    teleclaude.report_clash(teleclaude.CONFIG, OLD, NEW, doc)
+  end
+  return teleclaude.settled(p)
 end
 
 function migrate()
-  local config = teleclaude.read_config()
-  if config.api_endpoint ~= nil then
-    -- Someone already set the new key by hand: it wins, the old one goes.
-    log.warn("both api_url and api_endpoint are set; keeping api_endpoint")
-    config.api_url = nil
-  else
-    json.rename(config, "api_url", "api_endpoint")
-  end
-  teleclaude.write_config(config)
-  log.info("renamed api_url to api_endpoint in " .. teleclaude.CONFIG)
+  fs.edit(teleclaude.CONFIG, function(doc)
+    local p = plan(doc)
+    if p == "move" then
+      doc:rename(OLD, "api_endpoint")
+      log.info("renamed " .. OLD .. " to " .. NEW .. " in " .. teleclaude.CONFIG)
+    elseif p == "drop_old" then
+      -- Both set to the same value: the old key can go, nothing is lost.
+      doc:delete(OLD)
+      log.info(OLD .. " repeated " .. NEW .. "; removed the old key from " .. teleclaude.CONFIG)
+    end
+  end)
   return true
 end
