@@ -41,7 +41,7 @@ FUZZ_WRAP_sandbox := -Wl,--wrap=open,--wrap=openat,--wrap=rename,--wrap=mkdir,--
                      -Wl,--wrap=unlinkat,--wrap=rmdir,--wrap=symlink,--wrap=chmod,--wrap=opendir
 
 ifneq ($(BUILD),$(FUZZ_BUILD))
-$(FUZZ_BUILD)/libmigrate.a: $(SRC) $(LUA_SRC) src/internal.h include/migrate.h tools/embed.c
+$(FUZZ_BUILD)/libmigrate.a: $(SRC) $(LUA_SRC) $(wildcard src/*.h) include/migrate.h tools/embed.c
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 CFLAGS='-O1 -g -fsanitize=fuzzer-no-link' $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libmigrate.a
