@@ -9,6 +9,10 @@ SAN ?=
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
+# ThreadSanitizer (make tsan, mk/tsan.mk): a build of its own, BUILD=build/tsan.
+ifeq ($(SAN),thread)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 
 VERSION_PART = $(shell sed -n 's/^\#define MIGRATE_VERSION_$(1) \([0-9]*\)$$/\1/p' include/migrate.h)
 MAJOR := $(call VERSION_PART,MAJOR)

@@ -199,6 +199,10 @@ void mig_report_log(migrate_report *r, size_t i, int level, const char *message,
  * the state file and the report), malloc'd; NULL when out of memory. */
 struct cJSON;
 char *mig_json_print(const struct cJSON *item);
+/* cJSON_ParseWithLengthOpts under a process-wide mutex (cjson_parse.c):
+ * cJSON writes a static on every parse. Every parse in the library goes
+ * through here. */
+struct cJSON *mig_cjson_parse(const char *text, size_t len, const char **end, bool require_null);
 
 /* ---- Discovery (discover.c) ---------------------------------------------- */
 
