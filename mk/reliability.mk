@@ -21,6 +21,19 @@ $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faul
 
 TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory
 
+# The power-loss simulator records through fsrec.so (never sanitized: it
+# only forwards calls) and links the test build of the library, whose
+# MIGRATE_TEST_SKIP_FSYNC switch it uses to prove each fsync is needed.
+$(REL)/fsrec.so: tests/reliability/fsrec.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -Wno-missing-prototypes -O2 -g -fPIC -shared -o $@ $< -ldl
+$(REL)/powerloss: tests/reliability/powerloss.c $(REL_HELPERS) $(BUILD)/libmigrate-test.a $(REL)/fsrec.so
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
+	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate-test.a $(DEP_LIBS) -ldl -lm
+REL_PROGRAMS += $(REL)/powerloss
+TEST_PROGRAMS += $(REL)/powerloss
+
 .PHONY: reliability
 reliability: $(REL_PROGRAMS)
 	@REL_FULL=1 sh tests/run.sh $(REL_PROGRAMS)
