@@ -22,6 +22,11 @@
 #include <string.h>
 
 #define LIMIT (32u << 20)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED true
+#else
+#define SANITIZED false
+#endif
 #define MEMORY_SLACK_KIB (16 * 1024)
 
 /* Fills the heap to its limit in ever smaller pieces, so that what
@@ -149,7 +154,14 @@ int main(int argc, char **argv)
               o.status);
     REL_CHECK(o.error[0] == '\0', "%s", o.error);
     long bound = (long)(LIMIT >> 10) + MEMORY_SLACK_KIB;
-    REL_CHECK(o.calls > 0 && o.calls <= bound,
+    /* AddressSanitizer's quarantine and shadow, or valgrind's own heap,
+     * make the peak meaningless there; those builds still check that every
+     * attack ends in a failed migration, and for leaks. */
+    const char *preload = getenv("LD_PRELOAD");
+    bool instrumented = SANITIZED || (preload != NULL && strstr(preload, "vgpreload") != NULL);
+    if (instrumented)
+        printf("memory: instrumented build, the RSS bound is not checked\n");
+    REL_CHECK(instrumented || (o.calls > 0 && o.calls <= bound),
               "peak RSS %ld KiB is over memory_limit + slack (%ld KiB)", o.calls, bound);
     printf("memory: %d rounds of %zu attacks, memory_limit %u KiB, peak RSS %ld KiB, bound %ld KiB\n",
            j.rounds, NATTACKS, LIMIT >> 10, o.calls, bound);

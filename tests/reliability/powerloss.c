@@ -329,7 +329,8 @@ static void sync_inode(model *m, int ino)
     if (!in->dir) {
         free(in->dur);
         in->dur = malloc(in->vlen + 1);
-        memcpy(in->dur, in->vol, in->vlen);
+        if (in->vlen > 0)
+            memcpy(in->dur, in->vol, in->vlen);
         in->dlen = in->vlen;
         in->npend = 0;
         return;
@@ -578,7 +579,8 @@ static uint64_t realize(model *m, const dims *d, const int *choice, const char *
                 rel_die("mkdir %s: %s", dst, strerror(errno));
         } else {
             char *buf = malloc(in->dlen + 1);
-            memcpy(buf, in->dur, in->dlen);
+            if (in->dlen > 0)
+                memcpy(buf, in->dur, in->dlen);
             size_t len = in->dlen;
             for (int k = 0; k < d->n; k++)
                 if (d->dir[k] == NULL && d->ino[k] == ns[i].ino)
@@ -764,6 +766,12 @@ static void record_run(const char *migrations, const char *home, const char *log
     pid_t pid = fork();
     if (pid == 0) {
         setenv("LD_PRELOAD", shim, 1);
+        /* Under ASan the runtime must come first; the recorder only forwards. */
+        const char *asan = getenv("ASAN_OPTIONS");
+        char opts[1024];
+        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "",
+                 asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
         setenv("FSREC_LOG", log, 1);
         setenv("FSREC_PREFIX", home, 1);
         if (skip)
