@@ -9,6 +9,10 @@ SAN ?=
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
+# ThreadSanitizer (make tsan, mk/tsan.mk): a build of its own, BUILD=build/tsan.
+ifeq ($(SAN),thread)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 
 VERSION_PART = $(shell sed -n 's/^\#define MIGRATE_VERSION_$(1) \([0-9]*\)$$/\1/p' include/migrate.h)
 MAJOR := $(call VERSION_PART,MAJOR)
@@ -28,6 +32,9 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden \
              -D_GNU_SOURCE -Iinclude -Isrc $(DEP_CFLAGS)
+# Every object records the headers it included (obj.d beside obj.o; -MP adds
+# an empty rule per header so a removed one does not break the build).
+DEPFLAGS = -MMD -MP
 
 SRC := $(sort $(wildcard src/*.c))
 LUA_SRC := $(sort $(wildcard lua/*.lua))
@@ -37,6 +44,9 @@ TOBJ := $(SRC:src/%.c=$(BUILD)/tobj/%.o) $(BUILD)/tobj/embedded.o
 
 .PHONY: all test demo clean
 .DEFAULT_GOAL := all
+# A recipe that fails takes its half-made target with it, so the next make
+# rebuilds it instead of trusting it.
+.DELETE_ON_ERROR:
 all: $(BUILD)/libmigrate.a $(BUILD)/libmigrate.so $(BUILD)/migrate-demo
 
 $(BUILD)/embed: tools/embed.c
@@ -46,18 +56,18 @@ $(BUILD)/gen/embedded.c: $(BUILD)/embed $(LUA_SRC)
 	@mkdir -p $(@D)
 	$(BUILD)/embed $@ $(LUA_SRC)
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h include/migrate.h build/deps.mk
+$(BUILD)/obj/%.o: src/%.c build/deps.mk
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
-$(BUILD)/obj/embedded.o: $(BUILD)/gen/embedded.c src/internal.h
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(BUILD)/obj/embedded.o: $(BUILD)/gen/embedded.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
-$(BUILD)/tobj/%.o: src/%.c src/internal.h include/migrate.h build/deps.mk
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(BUILD)/tobj/%.o: src/%.c build/deps.mk
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -DMIGRATE_TEST_SEAMS -O0 -c -o $@ $<
-$(BUILD)/tobj/embedded.o: $(BUILD)/gen/embedded.c src/internal.h
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DMIGRATE_TEST_SEAMS -O0 -c -o $@ $<
+$(BUILD)/tobj/embedded.o: $(BUILD)/gen/embedded.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/libmigrate.a: $(OBJ)
 	@rm -f $@
@@ -84,6 +94,9 @@ $(BUILD)/.cmocka: vendor/deps.txt
 	@sh vendor/bootstrap.sh test
 	@mkdir -p $(@D) && touch $@
 
+# A test is compiled and linked in one command from two sources, which -MMD
+# cannot give one .d each; it is rebuilt whenever the library archive is, and
+# that follows every header the library includes.
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/testutil.h $(BUILD)/libmigrate-test.a $(BUILD)/.cmocka
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -Wno-missing-prototypes $(CFLAGS) -O0 $(SANFLAGS) -D_GNU_SOURCE \
@@ -102,6 +115,9 @@ demo: all
 
 clean:
 	rm -rf build
+
+# The header dependencies the compiler recorded (none before a first build).
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tobj/*.d)
 
 # One fragment per concern: install.mk, lint.mk, bench.mk, fixture.mk, ...
 include $(sort $(wildcard mk/*.mk))

@@ -144,6 +144,16 @@ typedef struct migrate_result {
     double seconds;      /* wall time spent in this migration's Lua */
 } migrate_result;
 
+/* Text a script hands the library (a `return false, reason`, an error it
+ * raised, a warning) is kept in the report, and in its JSON, up to
+ * MIGRATE_MAX_SCRIPT_TEXT bytes; a log line up to MIGRATE_MAX_LOG_LINE.
+ * Longer text is cut at a UTF-8 character boundary and ends in
+ * "\u2026 [cut: N bytes]", N the bytes left out. Events see log lines whole.
+ * This keeps a script's strings, which its memory_limit no longer counts
+ * once copied out of its Lua state, from growing the host. */
+#define MIGRATE_MAX_SCRIPT_TEXT 65536
+#define MIGRATE_MAX_LOG_LINE 4096
+
 /* What a progress event reports; see migrate_event for its fields. */
 typedef enum migrate_event_kind {
     MIGRATE_EVENT_PLAN,    /* the plan is known: total migrations in range */

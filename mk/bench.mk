@@ -7,15 +7,16 @@ BENCH_CFLAGS := $(WARN) -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE \
                 -Iinclude -Isrc $(DEP_CFLAGS)
 BENCH_OBJ := $(SRC:src/%.c=$(BUILD)/bench-obj/%.o) $(BUILD)/bench-obj/embedded.o
 
-$(BUILD)/bench-obj/%.o: src/%.c src/internal.h include/migrate.h build/deps.mk
+$(BUILD)/bench-obj/%.o: src/%.c build/deps.mk
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -c -o $@ $<
-$(BUILD)/bench-obj/embedded.o: $(BUILD)/gen/embedded.c src/internal.h
+	$(CC) $(BENCH_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(BUILD)/bench-obj/embedded.o: $(BUILD)/gen/embedded.c
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -c -o $@ $<
+	$(CC) $(BENCH_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/bench: tools/bench.c $(BENCH_OBJ)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_OBJ) $(DEP_LIBS) -ldl -lm
+	$(CC) $(BENCH_CFLAGS) $(DEPFLAGS) -o $@ $< $(BENCH_OBJ) $(DEP_LIBS) -ldl -lm
+-include $(wildcard $(BUILD)/bench-obj/*.d $(BUILD)/bench.d)
 
 # The test suite's view: the tiny size, one summary line.
 $(BUILD)/bench-tiny: $(BUILD)/bench

@@ -6,7 +6,7 @@
 #   make fuzz         every libFuzzer target for FUZZ_SECONDS (default 30) each
 #   make valgrind     every cmocka test, reliability program and replay under valgrind
 REL := $(BUILD)/reliability
-REL_PROGRAMS := $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak
+REL_PROGRAMS := $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory
 REL_HELPERS := tests/reliability/rel.c tests/reliability/rel.h
 
 # The shim is never built with sanitizers: it only forwards calls.
@@ -19,7 +19,20 @@ $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faul
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
 	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
 
-TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak
+TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory
+
+# The power-loss simulator records through fsrec.so (never sanitized: it
+# only forwards calls) and links the test build of the library, whose
+# MIGRATE_TEST_SKIP_FSYNC switch it uses to prove each fsync is needed.
+$(REL)/fsrec.so: tests/reliability/fsrec.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -Wno-missing-prototypes -O2 -g -fPIC -shared -o $@ $< -ldl
+$(REL)/powerloss: tests/reliability/powerloss.c $(REL_HELPERS) $(BUILD)/libmigrate-test.a $(REL)/fsrec.so
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
+	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate-test.a $(DEP_LIBS) -ldl -lm
+REL_PROGRAMS += $(REL)/powerloss
+TEST_PROGRAMS += $(REL)/powerloss
 
 .PHONY: reliability
 reliability: $(REL_PROGRAMS)
@@ -41,7 +54,7 @@ FUZZ_WRAP_sandbox := -Wl,--wrap=open,--wrap=openat,--wrap=rename,--wrap=mkdir,--
                      -Wl,--wrap=unlinkat,--wrap=rmdir,--wrap=symlink,--wrap=chmod,--wrap=opendir
 
 ifneq ($(BUILD),$(FUZZ_BUILD))
-$(FUZZ_BUILD)/libmigrate.a: $(SRC) $(LUA_SRC) src/internal.h include/migrate.h tools/embed.c
+$(FUZZ_BUILD)/libmigrate.a: $(SRC) $(LUA_SRC) $(wildcard src/*.h) include/migrate.h tools/embed.c
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 CFLAGS='-O1 -g -fsanitize=fuzzer-no-link' $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libmigrate.a

@@ -168,6 +168,14 @@ void mig_open_fs(lua_State *L, mig_fsenv *env);
 /* Pushes the `json` table: decode, encode, null, array, object. */
 void mig_open_json(lua_State *L);
 
+/* ---- Bounded copies (cut.c) ------------------------------------------------ */
+
+/* A malloc'd copy of the len bytes at s, or, past max bytes, of a prefix
+ * ending at a character boundary plus "\u2026 [cut: N bytes]". NULL when out
+ * of memory. mig_strdup_cut(s): strlen(s) bytes, MIGRATE_MAX_SCRIPT_TEXT. */
+char *mig_strndup_cut(const char *s, size_t len, size_t max);
+char *mig_strdup_cut(const char *s);
+
 /* ---- Reports (report.c) ---------------------------------------------------- */
 
 /* A new empty report, or NULL when out of memory. */
@@ -191,6 +199,10 @@ void mig_report_log(migrate_report *r, size_t i, int level, const char *message,
  * the state file and the report), malloc'd; NULL when out of memory. */
 struct cJSON;
 char *mig_json_print(const struct cJSON *item);
+/* cJSON_ParseWithLengthOpts under a process-wide mutex (cjson_parse.c):
+ * cJSON writes a static on every parse. Every parse in the library goes
+ * through here. */
+struct cJSON *mig_cjson_parse(const char *text, size_t len, const char **end, bool require_null);
 
 /* ---- Discovery (discover.c) ---------------------------------------------- */
 

@@ -828,7 +828,7 @@ static int json_decode(lua_State *L)
     /* where the syntax check began, past a byte order mark: cJSON would
      * skip one only when a byte follows it */
     d.next_number = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    d.tree = cJSON_ParseWithLengthOpts(text + d.next_number, len - d.next_number, NULL, 0);
+    d.tree = mig_cjson_parse(text + d.next_number, len - d.next_number, NULL, false);
     if (d.tree == NULL) /* the text is valid: cJSON's malloc failed */
         return luaL_error(L, "json.decode: not enough memory");
     lua_pushlightuserdata(L, &d);

@@ -9,7 +9,6 @@
  * bound: the report keeps this many lines per migration and counts the rest
  * (the event callback still sees every line). */
 #define MAX_LOG_LINES 1000
-#define MAX_LOG_LINE 4096
 
 typedef struct log_line {
     int level;
@@ -91,7 +90,7 @@ void mig_report_set_failed(migrate_report *r, size_t i, const char *message)
     if (!it->error_static)
         free((char *)it->pub.error);
     it->pub.outcome = MIGRATE_FAILED;
-    it->pub.error = strdup(message);
+    it->pub.error = mig_strdup_cut(message);
     it->error_static = it->pub.error == NULL;
     if (it->error_static)
         it->pub.error = "failed (out of memory while recording the message)";
@@ -108,7 +107,7 @@ int mig_report_fail(migrate_report *r, int code, const char *message)
 
 int mig_report_warn(migrate_report *r, const char *message)
 {
-    char *copy = strdup(message);
+    char *copy = mig_strdup_cut(message);
     char **w = copy ? realloc(r->warnings, (r->nwarnings + 1) * sizeof *w) : NULL;
     if (w == NULL) {
         free(copy);
@@ -134,9 +133,7 @@ void mig_report_log(migrate_report *r, size_t i, int level, const char *message,
         }
         it->log = log;
     }
-    if (len > MAX_LOG_LINE)
-        len = MAX_LOG_LINE;
-    char *copy = strndup(message, len);
+    char *copy = mig_strndup_cut(message, len, MIGRATE_MAX_LOG_LINE);
     if (copy == NULL) {
         it->log_dropped++;
         return;

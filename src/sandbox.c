@@ -210,10 +210,14 @@ static char *failure_text(mig_sandbox *sb, int status)
         snprintf(head, sizeof head, "error while reporting an error: ");
     if (msg == NULL)
         msg = status == LUA_ERRMEM ? "not enough memory" : "(no error message)";
-    size_t n = strlen(head) + strlen(msg) + 1;
+    char *cut = mig_strdup_cut(msg); /* the script chose its length */
+    if (cut == NULL)
+        return NULL;
+    size_t n = strlen(head) + strlen(cut) + 1;
     char *text = malloc(n);
     if (text != NULL)
-        snprintf(text, n, "%s%s", head, msg);
+        snprintf(text, n, "%s%s", head, cut);
+    free(cut);
     return text;
 }
 
@@ -504,15 +508,18 @@ static bool valid_module_name(const char *name)
 static int load_module_file(lua_State *L, const char *dir, const char *rel)
 {
     const char *path = lua_pushfstring(L, "%s/%s.lua", dir, rel);
+    /* Everything that may raise (at the memory limit, any allocation may)
+     * happens before src is read: between the read and the free nothing
+     * can unwind past it. luaL_loadbufferx reports errors, never raises. */
+    const char *chunkname = lua_pushfstring(L, "@%s", path);
     char *src = NULL;
     size_t len = 0;
     int e = mig_read_file(path, MAX_MODULE_BYTES, &src, &len);
     if (e != 0) {
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         return e;
     }
-    lua_pushfstring(L, "@%s", path); /* may raise: src must not leak */
-    int status = luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t");
+    int status = luaL_loadbufferx(L, src, len, chunkname, "t");
     free(src);
     if (status != LUA_OK)
         return lua_error(L);
@@ -946,7 +953,7 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
     }
     mig_call_result kind = (mig_call_result)lua_tointeger(L, -2);
     if (lua_type(L, -1) == LUA_TSTRING)
-        *message = strdup(lua_tostring(L, -1));
+        *message = mig_strdup_cut(lua_tostring(L, -1));
     lua_settop(L, 0);
     return kind;
 }

@@ -243,7 +243,7 @@ int mig_state_load(const char *path, mig_state **out, char *err)
                         path, mig_strerror(e, buf, sizeof buf));
     }
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    cJSON *root = mig_cjson_parse(text, len, &end, false);
     size_t at = end != NULL ? (size_t)(end - text) : 0;
     free(text);
     mig_state *s = state_alloc();

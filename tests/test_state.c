@@ -245,16 +245,24 @@ static void test_lock_waits_up_to_lock_timeout(void **state)
     tu_logging_script(w, "v1.0.0/001_a.lua");
     int release;
     pid_t holder = hold_lock(w, &release);
+    /* The releaser lets go only once this process has opened the lock
+     * file, so the run below has to wait for it: no guessed delay. */
+    char *lock = malloc(strlen(w->state_path) + 6);
+    sprintf(lock, "%s.lock", w->state_path);
+    pid_t me = getpid();
     pid_t releaser = fork();
     if (releaser == 0) {
-        usleep(200 * 1000);
+        bool seen = tu_wait_fd_open(me, lock, 60);
         close(release);
-        _exit(0);
+        _exit(seen ? 0 : 1);
     }
+    free(lock);
     close(release);
     w->opts.lock_timeout_ms = 10000;
     assert_int_equal(tu_run(w, NULL, NULL, NULL), MIGRATE_OK);
-    waitpid(releaser, NULL, 0);
+    int st = 0;
+    waitpid(releaser, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0); /* it saw the run waiting */
     waitpid(holder, NULL, 0);
     char *ran = tu_ran(w);
     assert_string_equal(ran, "v1.0.0/001_a\n");

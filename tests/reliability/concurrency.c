@@ -40,12 +40,15 @@ static const char COUNT_SCRIPT[] =
     "  return true\n"
     "end\n";
 
-/* Writes ~/started, then spins while ~/spin exists at its start. */
+/* With ~/spin present, writes ~/spinning and spins (until killed); the
+ * test removes ~/spin only once it has seen ~/spinning, so the holder is
+ * committed to the loop whatever the scheduler does. Without ~/spin (the
+ * waiter, after the kill), it finishes at once. */
 static const char HOLD_SCRIPT[] =
     "function check() return fs.exists('~/done') end\n"
     "function migrate()\n"
-    "  fs.write('~/started', 'x')\n"
     "  if fs.exists('~/spin') then\n"
+    "    fs.write('~/spinning', 'x')\n"
     "    local t = os.clock() while os.clock() - t < 60 do end\n"
     "  end\n"
     "  fs.write('~/done', 'x')\n"
@@ -212,6 +215,8 @@ static pid_t spawn_holder(world *w)
     return pid;
 }
 
+static double slowest_handover; /* seconds from a kill to the waiter's success */
+
 static void killed_holder(int attempt)
 {
     world w;
@@ -219,17 +224,21 @@ static void killed_holder(int attempt)
     rel_reset_home(w.base.home);
     /* On the stack: forked children exit holding no heap of their own,
      * which keeps valgrind's leak check of each child meaningful. */
-    char spin[4096], started[4096];
+    char spin[4096], started[4096], lock[4096];
     snprintf(spin, sizeof spin, "%s/spin", w.base.home);
-    snprintf(started, sizeof started, "%s/started", w.base.home);
+    snprintf(started, sizeof started, "%s/spinning", w.base.home);
+    snprintf(lock, sizeof lock, "%s/.teleclaude/migration_state.json.lock", w.base.home);
     rel_write(spin, "");
     pid_t holder = spawn_holder(&w);
-    REL_CHECK(wait_for(started, 20), "attempt %d: the holder never started its migration", attempt);
+    REL_CHECK(wait_for(started, 60), "attempt %d: the holder never started its migration", attempt);
     unlink(spin);
-    /* A waiter queues behind the holder, which is then killed mid-migrate. */
+    /* A waiter queues behind the holder, which is then killed mid-migrate.
+     * The waiter has queued once it holds the lock file open: it opens it
+     * just before it starts trying the lock. */
     w.base.opts.lock_timeout_ms = 30000;
     pid_t waiter = spawn_holder(&w);
-    usleep(50000);
+    REL_CHECK(rel_wait_fd_open(waiter, lock, 60), "attempt %d: the waiter never opened %s",
+              attempt, lock);
     double t0 = now();
     kill(holder, SIGKILL);
     int holder_rc = wait_code(holder);
@@ -239,12 +248,15 @@ static void killed_holder(int attempt)
     double waited = now() - t0;
     REL_CHECK(rc == MIGRATE_OK, "attempt %d: the waiter behind a killed holder returned %d",
               attempt, rc);
-    REL_CHECK(waited < 5, "attempt %d: the waiter needed %.1f s after the kill", attempt, waited);
+    /* Not a timed check (the machine may be loaded): the waiter's own
+     * lock_timeout_ms is the bound; the slowest hand-over is reported. */
+    if (waited > slowest_handover)
+        slowest_handover = waited;
     /* Again, with nobody waiting: a new run must not find the lock held. */
     rel_reset_home(w.base.home);
     rel_write(spin, "");
     holder = spawn_holder(&w);
-    REL_CHECK(wait_for(started, 20), "attempt %d: the second holder never started", attempt);
+    REL_CHECK(wait_for(started, 60), "attempt %d: the second holder never started", attempt);
     kill(holder, SIGKILL);
     wait_code(holder);
     unlink(spin);
@@ -341,7 +353,8 @@ int main(int argc, char **argv)
     world_free(&w);
     for (int k = 0; k < kills; k++)
         killed_holder(k);
-    printf("concurrency: %d holders SIGKILLed mid-migration, the lock free at once each time\n",
-           kills * 2);
+    printf("concurrency: %d holders SIGKILLed mid-migration; a queued waiter had the lock "
+           "%.3f s after the kill at the slowest\n",
+           kills * 2, slowest_handover);
     return rel_summary();
 }

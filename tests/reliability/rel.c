@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <time.h>
 
 static int rel_passed, rel_failed, rel_checks;
 static bool case_failed, case_open;
@@ -364,4 +365,43 @@ void rel_in_child(int (*fn)(void *arg, rel_outcome *o), void *arg, rel_outcome *
     out->exited = WIFEXITED(status);
     out->status = out->exited ? WEXITSTATUS(status) : -1;
     out->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+/* Polls /proc/<pid>/fd until one of its descriptors is path: how a test
+ * knows another process has reached a point (opened its lock file) without
+ * guessing a delay. */
+bool rel_wait_fd_open(pid_t pid, const char *path, double seconds)
+{
+    char real[4096];
+    if (realpath(path, real) == NULL) /* the descriptor's link is resolved */
+        snprintf(real, sizeof real, "%s", path);
+    path = real;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+        DIR *d = opendir(dir);
+        if (d == NULL)
+            return false; /* gone */
+        struct dirent *de;
+        bool found = false;
+        while (!found && (de = readdir(d)) != NULL) {
+            char link[320], target[4096];
+            snprintf(link, sizeof link, "%s/%s", dir, de->d_name);
+            ssize_t n = readlink(link, target, sizeof target - 1);
+            if (n > 0) {
+                target[n] = '\0';
+                found = strcmp(target, path) == 0;
+            }
+        }
+        closedir(d);
+        if (found)
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 > seconds)
+            return false;
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+    }
 }

@@ -42,6 +42,9 @@ bool rel_exists(const char *path);
 /* Names in dir that start with prefix. */
 int rel_count_prefixed(const char *dir, const char *prefix);
 int rel_count_fds(void);
+/* Waits up to `seconds` for process pid to hold a descriptor on path
+ * (absolute, symlink-free); false if it does not, or is gone. */
+bool rel_wait_fd_open(pid_t pid, const char *path, double seconds);
 /* VmRSS of this process in KiB. */
 long rel_rss_kib(void);
 
