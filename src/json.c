@@ -1733,10 +1733,173 @@ static int internal_skip(lua_State *L)
     return 1;
 }
 
+/* Pushes the table's keys in json's order (internal_keys' result). */
+static void push_ordered_keys(lua_State *L, int t)
+{
+    lua_pushvalue(L, lua_upvalueindex(4)); /* internal_keys, with json's upvalues */
+    lua_pushvalue(L, t);
+    lua_call(L, 1, 1);
+}
+
+/* Advances *i over the order list at `order` to its next slot that counts
+ * (the map names it, the table still has the key) and pushes that key;
+ * false at the end. */
+static bool next_listed(lua_State *L, int table, int order, lua_Integer *i)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, order);
+    bool mapped = key_order_is_mapped(L, order);
+    while (++*i <= n) {
+        lua_rawgeti(L, order, *i);
+        bool current = true;
+        if (mapped) {
+            lua_pushvalue(L, -1);
+            current = lua_rawget(L, order) == LUA_TNUMBER && lua_tointeger(L, -1) == *i;
+            lua_pop(L, 1);
+        }
+        if (current) {
+            lua_pushvalue(L, -1);
+            current = lua_rawget(L, table) != LUA_TNIL;
+            lua_pop(L, 1);
+        }
+        if (current)
+            return true;
+        lua_pop(L, 1);
+    }
+    return false;
+}
+
+/* Whether the two objects list the same keys in the same order. */
+static bool same_order(lua_State *L, int want, int got, lua_Integer nkeys)
+{
+    int top = lua_gettop(L);
+    lua_pushvalue(L, want);
+    int wo = lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE ? lua_gettop(L) : 0;
+    lua_pushvalue(L, got);
+    int go = lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE ? lua_gettop(L) : 0;
+    lua_Integer wi = 0, gi = 0, listed = 0;
+    bool same = wo != 0 && go != 0;
+    while (same) {
+        bool a = next_listed(L, want, wo, &wi);
+        bool b = next_listed(L, got, go, &gi);
+        if (a != b)
+            same = false;
+        else if (!a)
+            break;
+        else
+            same = lua_rawequal(L, -1, -2), listed++;
+        lua_settop(L, go);
+    }
+    lua_settop(L, top);
+    if (same && listed == nkeys)
+        return true;
+    /* keys the orders do not list (or no order at all): the full lists */
+    push_ordered_keys(L, want);
+    push_ordered_keys(L, got);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -2);
+    same = n == (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; same && i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_rawgeti(L, -2, i);
+        same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    lua_settop(L, top);
+    return same;
+}
+
+static int table_kind(lua_State *L, int t)
+{
+    if (metatable_is(L, t, UV_OBJECT_MT) == 1)
+        return 1;
+    if (metatable_is(L, t, UV_ARRAY_MT) == 1)
+        return 2;
+    return 0;
+}
+
+static bool is_sequence_table(lua_State *L, int t, int kind)
+{
+    if (kind != 0)
+        return kind == 2;
+    bool seq = lua_rawgeti(L, t, 1) != LUA_TNIL;
+    lua_pop(L, 1);
+    return seq;
+}
+
+/* lua/doc.lua's check after an edit, in C for speed (it visits the whole
+ * document): whether `want` (the expected value, made of decoded tables
+ * and the script's values) is what decoding gave (`got`). Numbers must
+ * agree in subtype too; key order counts where `want` has one (objects); a
+ * plain table has none, so only its contents count, and an empty plain
+ * table stands for either empty kind. */
+static bool same_value(lua_State *L, int want, int got, int depth)
+{
+    int wt = lua_type(L, want), gt = lua_type(L, got);
+    if (wt != LUA_TTABLE || gt != LUA_TTABLE) {
+        if (wt == LUA_TNUMBER && gt == LUA_TNUMBER)
+            return lua_isinteger(L, want) == lua_isinteger(L, got) && lua_rawequal(L, want, got);
+        return lua_rawequal(L, want, got);
+    }
+    if (depth > JSON_MAX_DEPTH + 8)
+        return false;
+    luaL_checkstack(L, 12, "doc");
+    int top = lua_gettop(L);
+    int wk = table_kind(L, want), gk = table_kind(L, got);
+    if (wk == 0) {
+        lua_pushnil(L);
+        if (lua_next(L, want) == 0) {
+            lua_pushnil(L);
+            bool empty = lua_next(L, got) == 0;
+            lua_settop(L, top);
+            return empty;
+        }
+        lua_settop(L, top);
+    }
+    bool wseq = is_sequence_table(L, want, wk), gseq = is_sequence_table(L, got, gk);
+    if (wseq != gseq || (wseq && wk == 1))
+        return false;
+    lua_Integer wn = 0, gn = 0;
+    bool same = true;
+    /* every key of want: got has the same value there */
+    lua_pushnil(L);
+    while (same && lua_next(L, want) != 0) {
+        int key = lua_gettop(L) - 1;
+        if (wseq ? !lua_isinteger(L, key) : lua_type(L, key) != LUA_TSTRING) {
+            same = false;
+            break;
+        }
+        wn++;
+        lua_pushvalue(L, key);
+        lua_rawget(L, got);
+        same = same_value(L, key + 1, key + 2, depth + 1);
+        lua_settop(L, key);
+    }
+    lua_settop(L, top);
+    if (!same)
+        return false;
+    lua_pushnil(L);
+    while (lua_next(L, got) != 0) {
+        gn++;
+        lua_pop(L, 1);
+    }
+    if (wn != gn)
+        return false;
+    if (wseq)
+        return (lua_Integer)lua_rawlen(L, want) == wn;
+    return wk != 1 || same_order(L, want, got, wn);
+}
+
+static int internal_same(lua_State *L)
+{
+    lua_settop(L, 2);
+    lua_pushboolean(L, same_value(L, 1, 2, 0));
+    return 1;
+}
+
 static const luaL_Reg json_internal_functions[] = {
     { "keys", internal_keys },
     { "kind", internal_kind },
     { "skip", internal_skip },
+    { "same", internal_same },
     { "decode", json_decode },
     { "encode", json_encode },
     { "object", json_object },
@@ -1750,11 +1913,15 @@ static const char KEY_JSON_INTERNALS = 0;
 /* The registry's internals closure: builds the table once. */
 static int json_internals(lua_State *L)
 {
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
     lua_pushvalue(L, UV_OBJECT_MT);
     lua_pushvalue(L, UV_ARRAY_MT);
     lua_pushvalue(L, UV_KEY_ORDERS);
-    luaL_setfuncs(L, json_internal_functions, 3);
+    lua_pushvalue(L, UV_OBJECT_MT);
+    lua_pushvalue(L, UV_ARRAY_MT);
+    lua_pushvalue(L, UV_KEY_ORDERS);
+    lua_pushcclosure(L, internal_keys, 3); /* same's fallback calls it */
+    luaL_setfuncs(L, json_internal_functions, 4);
     lua_pushlightuserdata(L, JSON_NULL);
     lua_setfield(L, -2, "null");
     return 1;
