@@ -168,6 +168,13 @@ void mig_open_fs(lua_State *L, mig_fsenv *env);
 /* Pushes the `json` table: decode, encode, null, array, object. */
 void mig_open_json(lua_State *L);
 
+/* ---- dotenv module (dotenv.c, lua/dotenv.lua) ---------------------------- */
+
+/* Replaces the json table on top of the stack with the `dotenv` table:
+ * decode (python-dotenv 0.21's dotenv_values(interpolate=False)) and the
+ * .env document backend. Raises if lua/dotenv.lua is not embedded. */
+void mig_open_dotenv(lua_State *L);
+
 /* ---- Reports (report.c) ---------------------------------------------------- */
 
 /* A new empty report, or NULL when out of memory. */
