@@ -1,13 +1,14 @@
 -- dotenv: .env files read exactly as python-dotenv 0.21 reads them with
 -- dotenv_values(stream=io.StringIO(text), interpolate=False), and the
 -- splicing backend of .env documents (SPEC §5.1, lua/doc.lua).
--- The sandbox runs this chunk with (json, utf8) and it returns the module.
+-- src/dotenv.c runs this chunk with (json, utf8, doc_new) and it returns the
+-- module and the backend (for tests; scripts reach it through edit only).
 --
 -- The scanner mirrors python-dotenv's parser.py step by step (its regexes
 -- over Python str, i.e. Unicode code points, with Unicode whitespace for
 -- \s), and records the byte spans of every binding so the editor can
 -- splice a value, a key or a whole entry without touching any other byte.
-local json, utf8 = ...
+local json, utf8, doc_new = ...
 local byte, sub, find, concat = string.byte, string.sub, string.find, table.concat
 
 local M = {}
@@ -468,5 +469,10 @@ function backend.append()
     error("a .env file has no sequences to append to", 0)
 end
 
--- The backend goes to the C side (the document layer), not to scripts.
+-- dotenv.edit(text): a document (SPEC §5.1) over a .env text. A tail call,
+-- so that doc.new's errors (level 2) name the script's line, not this one.
+function M.edit(text)
+    return doc_new()(backend, text)
+end
+
 return M, backend

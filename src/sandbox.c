@@ -610,7 +610,7 @@ static int open_os(lua_State *L)
 static int open_dotenv(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_JSON);
-    mig_open_dotenv(L);
+    mig_open_dotenv(L, false);
     return 1;
 }
 

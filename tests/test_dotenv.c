@@ -21,17 +21,9 @@ static int setup(void **state)
     mig_open_json(L);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "json");
-    lua_pushvalue(L, -1);
-    mig_open_dotenv(L);
-    lua_setglobal(L, "dotenv");
-    const mig_embedded *src = mig_embedded_find("lua/dotenv.lua");
-    assert_non_null(src);
-    assert_int_equal(luaL_loadbufferx(L, src->data, src->len, "@lua/dotenv.lua", "t"), LUA_OK);
-    lua_insert(L, -2);
-    lua_getglobal(L, "utf8");
-    lua_call(L, 2, 2);
+    mig_open_dotenv(L, true);
     lua_setglobal(L, "backend");
-    lua_pop(L, 1);
+    lua_setglobal(L, "dotenv");
     *state = L;
     return 0;
 }

@@ -177,6 +177,8 @@ EDITS = [
 
 REFUSALS = [
     ("plain", "set", [["A"], "${HOME}/x"], "${"),
+    ("plain", "set", ["A.B", "x"], "flat"),
+    ("plain", "set", [["LAST"], {"a": 1}], "string"),
     ("plain", "set", [["A"], "ends\\"], "backslash"),
     ("plain", "set", [["A"], 5], "string"),
     ("plain", "set", [["A"], True], "string"),
@@ -186,7 +188,8 @@ REFUSALS = [
     ("plain", "insert", [["N"], "1", {"comment": "a\nb"}], "line break"),
     ("plain", "rename", [["LAST"], "EMPTY"], "exists"),
     ("plain", "move", [["LAST"], ["X"]], "flat"),
-    ("plain", "append", [["LAST"], "x"], "sequences"),
+    ("plain", "insert", [["LAST"], "x"], "exists already"),
+    ("plain", "append", [["LAST"], "x"], "sequence"),
     ("dup", "set", [["A"], "x"], "more than once"),
     ("dup", "delete", [["A"]], "more than once"),
 ]
@@ -245,8 +248,8 @@ def edit_suite():
             check("\n" not in text.replace("\r\n", ""), what + ": bare LF in %r" % text)
     for (f, m, a, reason), res in zip(REFUSALS, results[len(EDITS):]):
         res = dict(res)
-        check(not res["ok"] and reason in res["err"],
-              "%s %s %r: want a refusal naming %r, got %r" % (f, m, a, reason, res))
+        check(not res["ok"] and reason in res["err"] and res["value"] == FILES[f],
+              "%s %s %r: want a refusal naming %r, text unchanged; got %r" % (f, m, a, reason, res))
 
 
 # ---- 3. round trip of tricky values -------------------------------------------

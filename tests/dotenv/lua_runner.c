@@ -23,14 +23,7 @@ int main(int argc, char **argv)
     mig_open_json(L);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "json");
-    const mig_embedded *src = mig_embedded_find("lua/dotenv.lua");
-    if (src == NULL || luaL_loadbufferx(L, src->data, src->len, "@lua/dotenv.lua", "t") != LUA_OK) {
-        fprintf(stderr, "cannot load lua/dotenv.lua\n");
-        return 1;
-    }
-    lua_insert(L, -2);
-    lua_getglobal(L, "utf8");
-    lua_call(L, 2, 2);
+    mig_open_dotenv(L, true);
     lua_setglobal(L, "dotenv_backend");
     lua_setglobal(L, "dotenv");
     int rc = 0;
