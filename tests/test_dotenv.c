@@ -174,6 +174,29 @@ static void test_sandbox_opens_dotenv_on_first_use(void **state)
                    "assert(not ok and e:find('001_env.lua:7: dotenv.decode: invalid UTF%-8'), e)\n");
 }
 
+/* Documents: the layer's checks and messages over the .env backend. */
+static void test_documents_edit_a_env_file(void **state)
+{
+    sandbox_script(*state,
+                   "local text = '# bot\\nexport TOKEN=abc # old\\nA.B=1\\n'\n"
+                   "local d = dotenv.edit(text)\n"
+                   "assert(d:get('TOKEN') == 'abc' and d:has({'A.B'}) and not d:has('NOPE'))\n"
+                   "assert(table.concat(d:keys(), ',') == 'TOKEN,A.B')\n"
+                   "d:set('TOKEN', 'abc') assert(not d:changed())\n"
+                   "d:set('TOKEN', 'xyz')\n"
+                   "assert(d:text() == '# bot\\nexport TOKEN=xyz # old\\nA.B=1\\n', d:text())\n"
+                   "local ok, e = pcall(d.set, d, 'TOKEN', '${HOME}')\n"
+                   "assert(not ok and e:find('dotenv.edit: set TOKEN: the value contains', 1, true), e)\n"
+                   "ok, e = pcall(d.set, d, 'A.B', '2')\n"
+                   "assert(not ok and e:find('a .env file is flat', 1, true), e)\n"
+                   "d:set({'A.B'}, '2') d:delete('TOKEN') d:insert('N', 'a b', {comment = 'new'})\n"
+                   "assert(tostring(d) == 'A.B=2\\n# new\\nN=\\'a b\\'\\n', tostring(d))\n"
+                   "fs.write('~/.env', '# keep\\nK=1')\n"
+                   "assert(fs.edit('~/.env', function(doc) doc:rename('K', 'KEY') end))\n"
+                   "assert(fs.read('~/.env') == '# keep\\nKEY=1', fs.read('~/.env'))\n"
+                   "assert(not fs.edit('~/.env', function(doc) doc:set('KEY', '1') end))\n");
+}
+
 static void test_sandbox_dotenv_survives_a_replaced_json(void **state)
 {
     sandbox_script(*state, "json = nil\n"
@@ -193,6 +216,7 @@ int main(void)
         T(test_insert_and_rename),
         T(test_unsafe_edits_are_refused_with_the_reason),
         W(test_sandbox_opens_dotenv_on_first_use),
+        W(test_documents_edit_a_env_file),
         W(test_sandbox_dotenv_survives_a_replaced_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
