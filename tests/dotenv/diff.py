@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -242,6 +243,18 @@ def edit_suite():
         ok_old = all(entry_line(ln) for ln in old)
         ok_new = all(entry_line(ln) for ln in new)
         check(ok_old and ok_new, what + ": changed lines %r -> %r" % (old, new))
+        if m == "delete":
+            lines = FILES[f].splitlines()
+            at = [i for i, ln in enumerate(lines)
+                  if re.match(r"(export\s+)?%s\s*=" % re.escape(key), ln)][0]
+            above = [ln for ln in lines[:at][::-1]]
+            comments = []
+            for ln in above:
+                if not ln.startswith("#"):
+                    break
+                comments.append(ln)
+            check(all(c in old for c in comments) and len(old) == len(comments) + 1 + (
+                lines[at].count('"') == 1), what + ": removed %r, want the entry and %r" % (old, comments))
         if f == "nofinal":
             check(not text.endswith("\n"), what + ": gained a final newline: %r" % text)
         if f == "crlf":
