@@ -108,57 +108,11 @@ local function keys_of(t)
     return ordered_keys(t)
 end
 
--- Whether a value the script gave (`want`) is what decoding gave (`got`).
--- Key order counts where `want` has one (decoded or json.object tables);
--- a plain table has none, so only its contents count.
-local function same(want, got)
-    if type(want) ~= "table" or type(got) ~= "table" then
-        if type(want) == "number" and type(got) == "number" then
-            return want == got and math_type(want) == math_type(got)
-        end
-        return rawequal(want, got)
-    end
-    local want_seq, got_seq = is_sequence(want), is_sequence(got)
-    if kind(want) == nil and next(want) == nil then
-        return next(got) == nil -- {} stands for either empty kind
-    end
-    if want_seq ~= got_seq then
-        return false
-    end
-    if want_seq then
-        local n = #want
-        if #got ~= n then
-            return false
-        end
-        for i = 1, n do
-            if not same(want[i], got[i]) then
-                return false
-            end
-        end
-        return true
-    end
-    local wk, gk = keys_of(want), keys_of(got)
-    if #wk ~= #gk then
-        return false
-    end
-    local ordered = kind(want) == "object"
-    for i = 1, #wk do
-        if ordered and wk[i] ~= gk[i] then
-            return false
-        end
-        local key = wk[i]
-        if got[key] == nil or not same(want[key], got[key]) then
-            return false
-        end
-    end
-    -- a plain table may hold keys that are not strings: never the same
-    for key in next, want do
-        if type(key) ~= "string" and not (want_seq and math_type(key) == "integer") then
-            return false
-        end
-    end
-    return true
-end
+-- Whether a value the script gave (`want`) is what decoding gave (`got`):
+-- key order counts where `want` has one (decoded or json.object tables); a
+-- plain table has none, so only its contents count. In C (json.c), as the
+-- check after an edit visits the whole document.
+local same = internal.same
 
 -- A copy keeping kinds and key order, so a script changing what get()
 -- returned cannot change the document's own value.

@@ -16,6 +16,7 @@
 #include <cJSON.h>
 #include <lauxlib.h>
 
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,9 @@ typedef struct syntax_problem {
     size_t pos;       /* byte offset of the problem */
     size_t token_len; /* PROBLEM_INTEGER_RANGE: length of the integer */
     char reason[96];  /* PROBLEM_SYNTAX */
+    /* the text holds what cJSON cannot take as it is (a \u0000 escape, a
+     * number longer than its buffer): decode works on a patched copy */
+    bool needs_copy;
 } syntax_problem;
 
 static bool syntax_fail(syntax_problem *r, size_t pos, const char *fmt, ...)
@@ -308,10 +312,10 @@ static bool lex_escape(const char *text, size_t len, size_t *pos, syntax_problem
     }
     if (!read_hex4(text, len, i + 2, &code))
         return syntax_fail(r, i, "invalid \\u escape (four hex digits expected)");
-    /* cJSON hands strings back NUL-terminated: a NUL inside would silently
-     * cut the string short. */
+    /* cJSON hands strings back NUL-terminated: a NUL inside would cut the
+     * string short, so such texts take the slower path of decode_copy(). */
     if (code == 0)
-        return syntax_fail(r, i, "\\u0000 in a string is not supported");
+        r->needs_copy = true;
     if (code >= 0xDC00 && code <= 0xDFFF)
         return syntax_fail(r, i, "unpaired surrogate \\u%04X", code);
     if (code >= 0xD800 && code <= 0xDBFF) {
@@ -417,7 +421,7 @@ static bool lex_number(const char *text, size_t len, size_t *pos, syntax_problem
         return false;
     }
     if (i - start > JSON_MAX_NUMBER_LEN)
-        return syntax_fail(r, start, "number longer than %d characters", JSON_MAX_NUMBER_LEN);
+        r->needs_copy = true; /* cJSON would cut it short: see push_number */
     *pos = i;
     return true;
 }
@@ -592,6 +596,7 @@ static void check_syntax(const char *text, size_t len, syntax_problem *r, size_t
     s.depth = 0;
     s.expect = EXPECT_VALUE;
     r->problem = PROBLEM_NONE;
+    r->needs_copy = false;
     for (;;) {
         s.pos = skip_whitespace(text, len, s.pos);
         if (s.pos >= len) {
@@ -655,6 +660,8 @@ typedef struct decoder {
     const char *text;
     size_t len;
     size_t next_number; /* where the search for the next number token starts */
+    bool strings_from_text; /* strings decoded from the text, not cJSON's */
+    size_t next_string;     /* then: where the next string token is sought */
 } decoder;
 
 /* Finds the next number token in the text: the k-th number of the tree (in
@@ -681,6 +688,84 @@ static bool next_number_token(lua_State *L, decoder *d, size_t *start)
     return integer;
 }
 
+/* A number token too long for cJSON's buffer (the copy cJSON saw has a 0
+ * there): strtod over a copy, with the locale's decimal point as cJSON
+ * does. */
+static double long_number(lua_State *L, const char *token, size_t len)
+{
+    char *copy = lua_newuserdatauv(L, len + 1, 0);
+    char point = localeconv()->decimal_point[0];
+    for (size_t i = 0; i < len; i++)
+        copy[i] = token[i] == '.' ? point : token[i];
+    copy[len] = '\0';
+    double value = strtod(copy, NULL);
+    lua_pop(L, 1);
+    return value;
+}
+
+static void push_utf8(luaL_Buffer *b, unsigned code)
+{
+    if (code < 0x80) {
+        luaL_addchar(b, (char)code);
+    } else if (code < 0x800) {
+        luaL_addchar(b, (char)(0xC0 | (code >> 6)));
+        luaL_addchar(b, (char)(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+        luaL_addchar(b, (char)(0xE0 | (code >> 12)));
+        luaL_addchar(b, (char)(0x80 | ((code >> 6) & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | (code & 0x3F)));
+    } else {
+        luaL_addchar(b, (char)(0xF0 | (code >> 18)));
+        luaL_addchar(b, (char)(0x80 | ((code >> 12) & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | ((code >> 6) & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | (code & 0x3F)));
+    }
+}
+
+/* Pushes the next string token of the text, unescaped, NULs included: the
+ * k-th string of the tree (keys included, in document order) is the k-th
+ * string token, as numbers and literals hold no quote. The syntax check
+ * has validated every escape. */
+static void push_string_from_text(lua_State *L, decoder *d)
+{
+    const char *t = d->text;
+    size_t i = d->next_string, len = d->len;
+    luaL_Buffer b;
+    while (i < len && t[i] != '"')
+        i++;
+    if (i >= len)
+        luaL_error(L, "json.decode: internal error: string tokens out of step");
+    luaL_buffinit(L, &b);
+    for (i++; i < len && t[i] != '"'; i++) {
+        if (t[i] != '\\') {
+            luaL_addchar(&b, t[i]);
+            continue;
+        }
+        char c = t[++i];
+        unsigned code, low;
+        switch (c) {
+        case 'b': luaL_addchar(&b, '\b'); break;
+        case 'f': luaL_addchar(&b, '\f'); break;
+        case 'n': luaL_addchar(&b, '\n'); break;
+        case 'r': luaL_addchar(&b, '\r'); break;
+        case 't': luaL_addchar(&b, '\t'); break;
+        case 'u':
+            read_hex4(t, len, i + 1, &code);
+            i += 4;
+            if (code >= 0xD800 && code <= 0xDBFF) {
+                read_hex4(t, len, i + 3, &low);
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                i += 6;
+            }
+            push_utf8(&b, code);
+            break;
+        default: luaL_addchar(&b, c); break; /* " \ / */
+        }
+    }
+    d->next_string = i + 1;
+    luaL_pushresult(&b);
+}
+
 static void push_number(lua_State *L, decoder *d, const cJSON *item)
 {
     size_t start, shown, line, column;
@@ -690,8 +775,11 @@ static void push_number(lua_State *L, decoder *d, const cJSON *item)
         lua_pushinteger(L, (lua_Integer)item->valuedouble);
         return;
     }
-    if (isfinite(item->valuedouble)) {
-        lua_pushnumber(L, item->valuedouble);
+    double value = item->valuedouble;
+    if (d->next_number - start > JSON_MAX_NUMBER_LEN)
+        value = long_number(L, d->text + start, d->next_number - start);
+    if (isfinite(value)) {
+        lua_pushnumber(L, value);
         return;
     }
     shown = d->next_number - start;
@@ -712,7 +800,10 @@ static void push_member(lua_State *L, decoder *d, const cJSON *child, int depth,
                         int order, lua_Integer *listed)
 {
     const char *key = child->string != NULL ? child->string : "";
-    lua_pushlstring(L, key, strlen(key)); /* not lua_pushstring: see push_value */
+    if (d->strings_from_text)
+        push_string_from_text(L, d);
+    else
+        lua_pushlstring(L, key, strlen(key)); /* not lua_pushstring: see push_value */
     lua_pushvalue(L, -1);
     if (lua_rawget(L, object) == LUA_TNIL) {
         lua_pushvalue(L, -2);
@@ -762,6 +853,10 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
     case cJSON_True: lua_pushboolean(L, 1); break;
     case cJSON_Number: push_number(L, d, item); break;
     case cJSON_String:
+        if (d->strings_from_text) {
+            push_string_from_text(L, d);
+            break;
+        }
         /* lua_pushstring would first strcmp the text against the strings
          * it last saw at colliding addresses, a cache that cJSON's fresh
          * pointers never hit */
@@ -786,7 +881,7 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
  * large as cJSON's tree will be: cJSON allocates with malloc, which the
  * script's memory limit does not see, and this reservation (never written,
  * so mostly never resident) makes the limit apply to the tree as well. */
-static void check_text(lua_State *L, const char *text, size_t len)
+static bool check_text(lua_State *L, const char *text, size_t len)
 {
     syntax_problem problem;
     size_t tree_bytes = 0;
@@ -799,6 +894,7 @@ static void check_text(lua_State *L, const char *text, size_t len)
     if (tree_bytes == SIZE_MAX)
         luaL_error(L, "json.decode: text too large");
     lua_newuserdatauv(L, tree_bytes, 0);
+    return problem.needs_copy;
 }
 
 /* Runs protected (lua_pcall) with the decoder as a light userdata: any
@@ -810,15 +906,54 @@ static int decode_tree(lua_State *L)
     return 1;
 }
 
+/* Pushes (and returns) a copy of the valid text that cJSON can parse, of
+ * the same length so that offsets stay: each \u0000 escape becomes \u0020
+ * (the strings are then read from the text itself) and each number token
+ * too long for cJSON becomes a 0 padded with spaces (push_number reads it
+ * from the text). Only texts holding either pay for this. */
+static const char *patched_copy(lua_State *L, const char *text, size_t len)
+{
+    char *copy = lua_newuserdatauv(L, len + 1, 0);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    for (size_t i = 0; i < len;) {
+        if (copy[i] == '"') {
+            for (i++; i < len && copy[i] != '"'; i++) {
+                if (copy[i] != '\\')
+                    continue;
+                if (copy[i + 1] == 'u' && memcmp(copy + i + 2, "0000", 4) == 0)
+                    copy[i + 4] = '2';
+                i++;
+            }
+            i++;
+        } else if (copy[i] == '-' || is_digit((unsigned char)copy[i])) {
+            size_t start = i;
+            while (i < len && is_number_char((unsigned char)copy[i]))
+                i++;
+            if (i - start > JSON_MAX_NUMBER_LEN) {
+                copy[start] = '0';
+                memset(copy + start + 1, ' ', i - start - 1);
+            }
+        } else {
+            i++;
+        }
+    }
+    return copy;
+}
+
 static int json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    decoder d = { NULL, text, len, 0 };
+    decoder d = { NULL, text, len, 0, false, 0 };
+    const char *parsed = text;
     int status;
     lua_settop(L, 1);
-    luaL_checkstack(L, 6, "json.decode");
-    check_text(L, text, len);
+    luaL_checkstack(L, 7, "json.decode");
+    if (check_text(L, text, len)) {
+        parsed = patched_copy(L, text, len);
+        d.strings_from_text = true;
+    }
     /* allocated before the tree exists, so that no allocation failure can
      * strand it */
     lua_pushvalue(L, UV_OBJECT_MT);
@@ -828,7 +963,8 @@ static int json_decode(lua_State *L)
     /* where the syntax check began, past a byte order mark: cJSON would
      * skip one only when a byte follows it */
     d.next_number = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    d.tree = cJSON_ParseWithLengthOpts(text + d.next_number, len - d.next_number, NULL, 0);
+    d.next_string = d.next_number;
+    d.tree = cJSON_ParseWithLengthOpts(parsed + d.next_number, len - d.next_number, NULL, 0);
     if (d.tree == NULL) /* the text is valid: cJSON's malloc failed */
         return luaL_error(L, "json.decode: not enough memory");
     lua_pushlightuserdata(L, &d);
@@ -1597,10 +1733,173 @@ static int internal_skip(lua_State *L)
     return 1;
 }
 
+/* Pushes the table's keys in json's order (internal_keys' result). */
+static void push_ordered_keys(lua_State *L, int t)
+{
+    lua_pushvalue(L, lua_upvalueindex(4)); /* internal_keys, with json's upvalues */
+    lua_pushvalue(L, t);
+    lua_call(L, 1, 1);
+}
+
+/* Advances *i over the order list at `order` to its next slot that counts
+ * (the map names it, the table still has the key) and pushes that key;
+ * false at the end. */
+static bool next_listed(lua_State *L, int table, int order, lua_Integer *i)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, order);
+    bool mapped = key_order_is_mapped(L, order);
+    while (++*i <= n) {
+        lua_rawgeti(L, order, *i);
+        bool current = true;
+        if (mapped) {
+            lua_pushvalue(L, -1);
+            current = lua_rawget(L, order) == LUA_TNUMBER && lua_tointeger(L, -1) == *i;
+            lua_pop(L, 1);
+        }
+        if (current) {
+            lua_pushvalue(L, -1);
+            current = lua_rawget(L, table) != LUA_TNIL;
+            lua_pop(L, 1);
+        }
+        if (current)
+            return true;
+        lua_pop(L, 1);
+    }
+    return false;
+}
+
+/* Whether the two objects list the same keys in the same order. */
+static bool same_order(lua_State *L, int want, int got, lua_Integer nkeys)
+{
+    int top = lua_gettop(L);
+    lua_pushvalue(L, want);
+    int wo = lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE ? lua_gettop(L) : 0;
+    lua_pushvalue(L, got);
+    int go = lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE ? lua_gettop(L) : 0;
+    lua_Integer wi = 0, gi = 0, listed = 0;
+    bool same = wo != 0 && go != 0;
+    while (same) {
+        bool a = next_listed(L, want, wo, &wi);
+        bool b = next_listed(L, got, go, &gi);
+        if (a != b)
+            same = false;
+        else if (!a)
+            break;
+        else
+            same = lua_rawequal(L, -1, -2), listed++;
+        lua_settop(L, go);
+    }
+    lua_settop(L, top);
+    if (same && listed == nkeys)
+        return true;
+    /* keys the orders do not list (or no order at all): the full lists */
+    push_ordered_keys(L, want);
+    push_ordered_keys(L, got);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -2);
+    same = n == (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; same && i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_rawgeti(L, -2, i);
+        same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    lua_settop(L, top);
+    return same;
+}
+
+static int table_kind(lua_State *L, int t)
+{
+    if (metatable_is(L, t, UV_OBJECT_MT) == 1)
+        return 1;
+    if (metatable_is(L, t, UV_ARRAY_MT) == 1)
+        return 2;
+    return 0;
+}
+
+static bool is_sequence_table(lua_State *L, int t, int kind)
+{
+    if (kind != 0)
+        return kind == 2;
+    bool seq = lua_rawgeti(L, t, 1) != LUA_TNIL;
+    lua_pop(L, 1);
+    return seq;
+}
+
+/* lua/doc.lua's check after an edit, in C for speed (it visits the whole
+ * document): whether `want` (the expected value, made of decoded tables
+ * and the script's values) is what decoding gave (`got`). Numbers must
+ * agree in subtype too; key order counts where `want` has one (objects); a
+ * plain table has none, so only its contents count, and an empty plain
+ * table stands for either empty kind. */
+static bool same_value(lua_State *L, int want, int got, int depth)
+{
+    int wt = lua_type(L, want), gt = lua_type(L, got);
+    if (wt != LUA_TTABLE || gt != LUA_TTABLE) {
+        if (wt == LUA_TNUMBER && gt == LUA_TNUMBER)
+            return lua_isinteger(L, want) == lua_isinteger(L, got) && lua_rawequal(L, want, got);
+        return lua_rawequal(L, want, got);
+    }
+    if (depth > JSON_MAX_DEPTH + 8)
+        return false;
+    luaL_checkstack(L, 12, "doc");
+    int top = lua_gettop(L);
+    int wk = table_kind(L, want), gk = table_kind(L, got);
+    if (wk == 0) {
+        lua_pushnil(L);
+        if (lua_next(L, want) == 0) {
+            lua_pushnil(L);
+            bool empty = lua_next(L, got) == 0;
+            lua_settop(L, top);
+            return empty;
+        }
+        lua_settop(L, top);
+    }
+    bool wseq = is_sequence_table(L, want, wk), gseq = is_sequence_table(L, got, gk);
+    if (wseq != gseq || (wseq && wk == 1))
+        return false;
+    lua_Integer wn = 0, gn = 0;
+    bool same = true;
+    /* every key of want: got has the same value there */
+    lua_pushnil(L);
+    while (same && lua_next(L, want) != 0) {
+        int key = lua_gettop(L) - 1;
+        if (wseq ? !lua_isinteger(L, key) : lua_type(L, key) != LUA_TSTRING) {
+            same = false;
+            break;
+        }
+        wn++;
+        lua_pushvalue(L, key);
+        lua_rawget(L, got);
+        same = same_value(L, key + 1, key + 2, depth + 1);
+        lua_settop(L, key);
+    }
+    lua_settop(L, top);
+    if (!same)
+        return false;
+    lua_pushnil(L);
+    while (lua_next(L, got) != 0) {
+        gn++;
+        lua_pop(L, 1);
+    }
+    if (wn != gn)
+        return false;
+    if (wseq)
+        return (lua_Integer)lua_rawlen(L, want) == wn;
+    return wk != 1 || same_order(L, want, got, wn);
+}
+
+static int internal_same(lua_State *L)
+{
+    lua_settop(L, 2);
+    lua_pushboolean(L, same_value(L, 1, 2, 0));
+    return 1;
+}
+
 static const luaL_Reg json_internal_functions[] = {
     { "keys", internal_keys },
     { "kind", internal_kind },
     { "skip", internal_skip },
+    { "same", internal_same },
     { "decode", json_decode },
     { "encode", json_encode },
     { "object", json_object },
@@ -1614,11 +1913,15 @@ static const char KEY_JSON_INTERNALS = 0;
 /* The registry's internals closure: builds the table once. */
 static int json_internals(lua_State *L)
 {
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
     lua_pushvalue(L, UV_OBJECT_MT);
     lua_pushvalue(L, UV_ARRAY_MT);
     lua_pushvalue(L, UV_KEY_ORDERS);
-    luaL_setfuncs(L, json_internal_functions, 3);
+    lua_pushvalue(L, UV_OBJECT_MT);
+    lua_pushvalue(L, UV_ARRAY_MT);
+    lua_pushvalue(L, UV_KEY_ORDERS);
+    lua_pushcclosure(L, internal_keys, 3); /* same's fallback calls it */
+    luaL_setfuncs(L, json_internal_functions, 4);
     lua_pushlightuserdata(L, JSON_NULL);
     lua_setfield(L, -2, "null");
     return 1;
