@@ -46,6 +46,7 @@ local modules = {
         "expand", "join", "read_json", "write_json", "edit",
     } },
     json = { fields = { "decode", "encode", "null", "array", "object", "rename", "edit" } },
+    dotenv = { fields = { "decode", "edit" } },
     log = { fields = { "info", "warn", "error" } },
     semver = { fields = { "compare", "parse", "in_range" } },
     migration = { fields = {

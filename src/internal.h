@@ -188,6 +188,14 @@ void mig_push_doc(lua_State *L);
  * of memory. mig_strdup_cut(s): strlen(s) bytes, MIGRATE_MAX_SCRIPT_TEXT. */
 char *mig_strndup_cut(const char *s, size_t len, size_t max);
 char *mig_strdup_cut(const char *s);
+/* ---- dotenv module (dotenv.c, lua/dotenv.lua) ---------------------------- */
+
+
+/* Replaces the json table on top of the stack with the `dotenv` table:
+ * decode (python-dotenv 0.21's dotenv_values(interpolate=False)) and edit
+ * (a .env document). with_backend (tests): the document backend is pushed
+ * after it. Raises if lua/dotenv.lua is not embedded. */
+void mig_open_dotenv(lua_State *L, bool with_backend);
 
 /* ---- Reports (report.c) ---------------------------------------------------- */
 

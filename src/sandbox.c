@@ -47,7 +47,7 @@ struct mig_sandbox {
 
 /* Registry keys (their addresses are unique, their values irrelevant). */
 static const char KEY_CHECK = 'c', KEY_MIGRATE = 'm', KEY_LOADED = 'l', LOADING = 'L',
-                  KEY_LAZY = 'z';
+                  KEY_LAZY = 'z', KEY_JSON = 'j';
 
 static const char READONLY_TOP[] =
     "the top level of a script runs when it is loaded and must not change anything; "
@@ -610,10 +610,22 @@ static int open_os(lua_State *L)
  * raw access to the globals (rawget, rawset, next) before a library's first
  * use can tell. The registry's KEY_LAZY table maps each pending name to its
  * opener. */
+/* dotenv is ours but opens the same way: compiling lua/dotenv.lua would
+ * cost every sandbox, and few scripts touch a .env file. It builds on the
+ * sandbox's own json table (the registry's KEY_JSON), not the global a
+ * script may have replaced. */
+static int open_dotenv(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_JSON);
+    mig_open_dotenv(L, false);
+    return 1;
+}
+
 static const luaL_Reg lazy_libs[] = {
     {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
     {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, open_coroutine},
-    {LUA_OSLIBNAME, open_os},        {NULL, NULL},
+    {LUA_OSLIBNAME, open_os},        {"dotenv", open_dotenv},
+    {NULL, NULL},
 };
 
 /* Stack: globals, key. Leaves the key's value (nil if not pending) and
@@ -679,7 +691,7 @@ static int lazy_pairs(lua_State *L)
 
 static void defer_libraries(lua_State *L)
 {
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     for (const luaL_Reg *lib = lazy_libs; lib->func != NULL; lib++) {
         lua_pushcfunction(L, lib->func);
         lua_setfield(L, -2, lib->name);
@@ -807,6 +819,8 @@ static void open_modules(lua_State *L, mig_sandbox *sb)
     open_migration(L, sb);
     lua_setglobal(L, "migration");
     mig_open_json(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_JSON);
     mig_open_fs(L, &sb->fsenv);
     defer_fs_helpers(L);
     lua_setglobal(L, "fs");

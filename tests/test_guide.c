@@ -382,7 +382,7 @@ static const char CHECK_EDITOR_FILES[] =
     "  for k in pairs(a) do\n"
     "    local m = k:match('^([%w_]+)%.')\n"
     "    local relevant = not only_modules or (m and (m == 'fs' or m == 'json' or m == 'log'\n"
-    "      or m == 'semver' or m == 'migration'))\n"
+    "      or m == 'semver' or m == 'migration' or m == 'dotenv'))\n"
     "    if relevant and not b[k] then out[#out + 1] = k .. ' is in ' .. an .. ' but not in ' .. bn end\n"
     "  end\n"
     "end\n"

@@ -381,6 +381,32 @@ function Document:text() end
 ---@return boolean
 function Document:changed() end
 
+-- ---- dotenv -------------------------------------------------------------------
+
+---The daemon's .env files, read exactly as python-dotenv 0.21 reads them
+---(dotenv_values(interpolate=False)) and edited without touching any other
+---line. See migrations/README.md, "dotenv".
+---@class migrate.dotenv
+dotenv = {}
+
+---Key -> value in python-dotenv's order (first definition's place, last
+---definition's value). A key without "=" is json.null; lines python-dotenv
+---cannot parse are skipped as it skips them. Raises
+---`dotenv.decode: invalid UTF-8 at byte N`.
+---@param text string
+---@return table<string, string|lightuserdata>
+function dotenv.decode(text) end
+
+---A document over a .env text (SPEC §5.1): get/has/keys/set/insert/delete/
+---rename/text/changed. Paths are one key ({"A.B"} for a key with a dot);
+---values are strings; set keeps export, the key, the inline comment and the
+---quoting. Refused, with `dotenv.edit: <method> <key>: <reason>` and the
+---text unchanged: a value containing "${" or ending in "\", a non-string
+---value, a key defined twice, move and append.
+---@param text string
+---@return migrate.Document
+function dotenv.edit(text) end
+
 -- ---- log --------------------------------------------------------------------
 
 ---Log lines for the update executor (MIGRATE_EVENT_LOG events and the

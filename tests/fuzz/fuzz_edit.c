@@ -1,6 +1,6 @@
 /* fuzz_edit.c - random edit sequences on documents (SPEC §5.1). The input
- * is a format byte (which backend: json for now; yaml and dotenv join the
- * table below when they exist), the document text up to a NUL, and edit
+ * is a format byte (which backend: json, dotenv; yaml joins the table
+ * below when it exists), the document text up to a NUL, and edit
  * operations, three bytes each: method, path choice, value choice. Every
  * edit must either raise, leaving the text exactly as it was, or leave a
  * text that still parses and reads back as the edit intended: the set value
@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * table's size. */
 static const char *const backends[] = {
     "json.edit, json.decode",
+    "dotenv.edit, dotenv.decode",
 };
 
 static const char EDITS[] =
@@ -107,7 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     luaL_openlibs(L);
     mig_open_json(L);
+    lua_pushvalue(L, -1);
     lua_setglobal(L, "json");
+    mig_open_dotenv(L, false);
+    lua_setglobal(L, "dotenv");
     char prologue[256];
     snprintf(prologue, sizeof prologue, "return %s", backend);
     REQUIRE(luaL_loadstring(L, EDITS) == LUA_OK);
