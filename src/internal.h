@@ -245,6 +245,14 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
 int mig_state_save(const mig_state *s, const char *path, char *err);
 void mig_state_free(mig_state *s);
 
+/* ---- Patterns (pattern.c) -------------------------------------------------- */
+
+/* Sets find, match, gmatch and gsub in the table at index `strings`: Lua
+ * 5.4's pattern functions, same results and errors, that poll the
+ * deadline (mig_deadline_poll) while they work, so backtracking cannot
+ * outlive a script's timeout. */
+void mig_open_patterns(lua_State *L, int strings);
+
 /* ---- Sandbox (sandbox.c) -------------------------------------------------- */
 
 typedef struct mig_sandbox_config {

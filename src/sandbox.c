@@ -707,6 +707,10 @@ static void open_base_libraries(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    /* The stock pattern functions run in C out of the hook's reach; ours
+     * poll the deadline. The string metatable's __index is this table, so
+     * s:find() reaches them too. */
+    mig_open_patterns(L, -1);
     lua_pop(L, 1);
     /* The string metatable is shared by every string; hide it. */
     lua_pushliteral(L, "");
