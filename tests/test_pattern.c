@@ -572,6 +572,47 @@ static void test_backtracking_reaches_the_deadline(void **state)
     lua_sethook(L, NULL, 0, 0);
 }
 
+/* ---- in a sandboxed migration --------------------------------------------------- */
+
+static int world_setup(void **state)
+{
+    tu_world_setup(state);
+    tu_world *w = *state;
+    w->opts.timeout_ms = 300;
+    return 0;
+}
+
+/* Each of these backtracks for minutes in the stock library; in a
+ * migration it ends with the timeout error, whichever way it is called. */
+static const char *const CATASTROPHIC[] = {
+    "return ('a'):rep(20000):find('.-.-.-.-.-b')",
+    "return string.match(('a'):rep(30000), '(.-)*$')",
+    "return string.gsub(('a'):rep(20000), '.-.-.-.-b', 'x')",
+    "for m in ('a'):rep(20000):gmatch('a*a*a*a*b') do end",
+    "return pcall(string.find, ('a'):rep(20000), '.-.-.-.-.-b')",
+    "return string.find(('a'):rep(1 << 22), ('a'):rep(1 << 21) .. 'b', 1, true)",
+    "return string.find(('a'):rep(1 << 22), ('a'):rep(1 << 21) .. 'b')",
+};
+
+static void test_catastrophic_patterns_time_out_in_a_migration(void **state)
+{
+    tu_world *w = *state;
+    for (size_t i = 0; i < sizeof CATASTROPHIC / sizeof *CATASTROPHIC; i++) {
+        char src[512];
+        snprintf(src, sizeof src,
+                 "function check() return false end\nfunction migrate()\n%s\nend\n",
+                 CATASTROPHIC[i]);
+        tu_script(w, "v1.0.0/001_pattern.lua", src);
+        migrate_report *r = NULL;
+        assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_EFAILED);
+        const migrate_result *f = migrate_report_failed(r);
+        assert_non_null(f);
+        if (strstr(f->error, "migrate() timed out after 300 ms") == NULL)
+            fail_msg("%s: %s", CATASTROPHIC[i], f->error);
+        migrate_report_free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +620,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generated_corpus, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_backtracking_reaches_the_deadline, pair_setup,
                                         pair_teardown),
+        cmocka_unit_test_setup_teardown(test_catastrophic_patterns_time_out_in_a_migration,
+                                        world_setup, tu_world_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
