@@ -111,6 +111,7 @@ static bool in_class(int c, int cl)
     case 'u': yes = isupper(c); break;
     case 'w': yes = isalnum(c); break;
     case 'x': yes = isxdigit(c); break;
+    case 'z': yes = c == 0; break; /* deprecated since 5.2, still in 5.4 */
     default: return cl == c;
     }
     return isupper(cl) ? !yes : yes;

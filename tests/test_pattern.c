@@ -237,6 +237,7 @@ static const char *const LUA_CASES[] = {
     "string.match('x', '[a-]')", "string.match('-', '[a-]')", "string.match(']', '[]]')",
     "string.match('a', '[^]a]')", "string.match('%', '[%%]')", "string.match('-', '[%-]')",
     "string.match('a', '[%a-z]')", "string.match('-', '[%a-z]')",
+    "string.find('a\\0b', '%z')", "string.find('a\\0b', '%Z+')", "string.gsub('\\0a\\0', '[%z]', 'z')",
     /* gsub */
     "string.gsub('ülo ülo', 'ü', 'x')", "string.gsub('alo úlo  ', ' +$', '')",
     "string.gsub('  alo alo  ', '^%s*(.-)%s*$', '%1')", "string.gsub('alo  alo  \\n 123\\n ', "
@@ -381,7 +382,7 @@ static void gen_single(text *t)
 {
     switch (rnd(8)) {
     case 0: put(t, '.'); break;
-    case 1: put(t, '%'); put(t, pick("acdglpsuwxACDGLPSUWX")); break;
+    case 1: put(t, '%'); put(t, pick("acdglpsuwxzACDGLPSUWXZ")); break;
     case 2: put(t, '%'); put(t, pick(".%()[]-^$*+?")); break;
     case 3: gen_set(t); break;
     default: put(t, pick("aabbcx1 -")); break;
