@@ -162,6 +162,23 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
     lua_error(L);
 }
 
+void mig_deadline_poll(lua_State *L)
+{
+    void *ud;
+    /* Only a sandbox's states use sb_alloc: the test says whose L this is
+     * without trusting the extra space of a foreign state. */
+    if (lua_getallocf(L, &ud) != sb_alloc)
+        return;
+    mig_sandbox *sb = ud;
+    if (!sb->timed_out) {
+        if (sb->cfg.timeout_ms == 0 || !past(&sb->deadline))
+            return;
+        sb->timed_out = true;
+    }
+    lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
+    timed_out_error(L);
+}
+
 static void arm_deadline(mig_sandbox *sb)
 {
     sb->timed_out = false;
