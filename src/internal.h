@@ -291,6 +291,7 @@ size_t mig_sandbox_footprint(const mig_sandbox *sb);
  * nothing that a longjmp would leak (no malloc'd memory, no open fd): keep
  * work buffers in Lua userdata or a luaL_Buffer. A no-op for a lua_State
  * that is not a sandbox's, or one whose call has no timeout. */
+#define MIG_HAVE_DEADLINE_POLL 1
 void mig_deadline_poll(lua_State *L);
 
 #endif /* MIGRATE_INTERNAL_H */
