@@ -291,6 +291,10 @@ size_t mig_sandbox_footprint(const mig_sandbox *sb);
  * nothing that a longjmp would leak (no malloc'd memory, no open fd): keep
  * work buffers in Lua userdata or a luaL_Buffer. A no-op for a lua_State
  * that is not a sandbox's, or one whose call has no timeout. */
+/* MIGRATE_OK when the calling thread has the free stack migrate_run()
+ * needs (migrate.h: MIGRATE_MIN_STACK), else MIGRATE_EINVAL with err. */
+int mig_stack_check(char *err);
+
 #define MIG_HAVE_DEADLINE_POLL 1
 void mig_deadline_poll(lua_State *L);
 

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -22,6 +23,9 @@
  * MIGRATE_MIN_STACK leaves room past it for the host's and the library's
  * own frames, the last C function's frame and the error path (traceback). */
 #define SCRIPT_STACK (MIGRATE_MIN_STACK / 2)
+/* Free stack migrate_run() insists on: the minimum less what a thread's
+ * own use (TLS, the host's frames above the call) may take of it. */
+#define STACK_NEEDED (MIGRATE_MIN_STACK - MIGRATE_MIN_STACK / 8)
 /* coroutine.close inside __close handlers inside coroutine.close...: stock
  * Lua 5.4.4 does not count these nested C calls and overflows the C stack
  * near 10,000 (the C-stack guard would stop it; this bound says why). */
@@ -563,6 +567,168 @@ static int open_coroutine(lua_State *L)
     return 1;
 }
 
+/* ---- C work bounded by the deadline ----------------------------------------------
+ * These stock functions loop in C without calling Lua, so no hook runs
+ * there: string.rep('', math.maxinteger) or table.move({}, 1, 1 << 60, 1)
+ * would run for ever. Each is replaced by one that does the same work and
+ * polls the deadline (the pattern functions are in pattern.c). */
+
+/* Work between two looks at the clock: some microseconds. */
+#define POLL_ITEMS 4096u
+#define POLL_BYTES (1u << 20)
+
+static int sb_rep(lua_State *L)
+{
+    mig_sandbox *sb = sandbox_of(L);
+    size_t l, lsep;
+    const char *s = luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    const char *sep = luaL_optlstring(L, 3, "", &lsep);
+    if (n <= 0 || l + lsep == 0) { /* "" however many times: no loop at all */
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    size_t unit = l + lsep;
+    if (unit < l || (uint64_t)n > SIZE_MAX / unit)
+        return luaL_error(L, "resulting string too large");
+    size_t total = (size_t)n * unit - lsep;
+    /* Refused before a byte is allocated: the allocator would refuse it
+     * too, but only after Lua has tried an emergency collection. */
+    if (total > sb->mem_limit)
+        return luaL_error(L, "string.rep: the result would be %I bytes, more than memory_limit "
+                             "(%I bytes)",
+                          (lua_Integer)total, (lua_Integer)sb->mem_limit);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, total);
+    size_t since_poll = 0;
+    for (lua_Integer i = 0; i < n; i++) {
+        memcpy(p, s, l);
+        p += l;
+        if (lsep > 0 && i + 1 < n) {
+            memcpy(p, sep, lsep);
+            p += lsep;
+        }
+        since_poll += unit + 64; /* + 64: a copy of a few bytes still costs */
+        if (since_poll >= POLL_BYTES) {
+            since_poll = 0;
+            mig_deadline_poll(L);
+        }
+    }
+    luaL_pushresultsize(&b, total);
+    return 1;
+}
+
+/* table.move in slices of POLL_ITEMS moved by the stock function (which
+ * keeps its argument checks and metamethod semantics), in the order that
+ * is right for overlapping ranges. Upvalue 1: the stock table.move. */
+static void move_slice(lua_State *L, int dest, lua_Integer f, lua_Integer e, lua_Integer t)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, f);
+    lua_pushinteger(L, e);
+    lua_pushinteger(L, t);
+    lua_pushvalue(L, dest);
+    lua_call(L, 5, 0);
+    mig_deadline_poll(L);
+}
+
+static int sb_tmove(lua_State *L)
+{
+    lua_Integer f = luaL_checkinteger(L, 2);
+    lua_Integer e = luaL_checkinteger(L, 3);
+    lua_Integer t = luaL_checkinteger(L, 4);
+    int dest = !lua_isnoneornil(L, 5) ? 5 : 1;
+    if (e < f || e - f < (lua_Integer)POLL_ITEMS) { /* small: the stock function at once */
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, lua_gettop(L) - 1, 1);
+        return 1;
+    }
+    luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
+    lua_Integer n = e - f + 1;
+    luaL_argcheck(L, t <= LUA_MAXINTEGER - n + 1, 4, "destination wrap around");
+    lua_settop(L, 5);
+    bool backward = !(t > e || t <= f || (dest != 1 && !lua_compare(L, 1, dest, LUA_OPEQ)));
+    if (!backward) {
+        for (lua_Integer i = 0; i < n; i += (lua_Integer)POLL_ITEMS) {
+            lua_Integer m = n - i < (lua_Integer)POLL_ITEMS ? n - i : (lua_Integer)POLL_ITEMS;
+            move_slice(L, dest, f + i, f + i + m - 1, t + i);
+        }
+    } else {
+        for (lua_Integer i = n; i > 0;) {
+            lua_Integer m = i < (lua_Integer)POLL_ITEMS ? i : (lua_Integer)POLL_ITEMS;
+            i -= m;
+            move_slice(L, dest, f + i, f + i + m - 1, t + i);
+        }
+    }
+    lua_pushvalue(L, dest);
+    return 1;
+}
+
+/* table.concat as the stock one, polling. */
+static int sb_tconcat(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE && !luaL_getmetafield(L, 1, "__index"))
+        luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 4);
+    size_t lsep;
+    const char *sep = luaL_optlstring(L, 2, "", &lsep);
+    lua_Integer i = luaL_optinteger(L, 3, 1);
+    lua_Integer last = lua_isnoneornil(L, 4) ? luaL_len(L, 1) : luaL_checkinteger(L, 4);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (unsigned k = 1; i <= last; i++, k++) {
+        lua_geti(L, 1, i);
+        if (!lua_isstring(L, -1))
+            return luaL_error(L, "invalid value (at index %I) in table for 'concat'", i);
+        luaL_addvalue(&b);
+        if (i == last)
+            break; /* before i++ could overflow at math.maxinteger */
+        luaL_addlstring(&b, sep, lsep);
+        if (k % POLL_ITEMS == 0)
+            mig_deadline_poll(L);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* The comparator table.sort gets when the script gives none: Lua's own <,
+ * but as a function call, which the call hook counts and times. */
+static int sort_less(lua_State *L)
+{
+    lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
+    return 1;
+}
+
+static int sb_tsort(lua_State *L)
+{
+    if (lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        lua_pushcfunction(L, sort_less);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
+    return 0;
+}
+
+static void replace_field(lua_State *L, const char *name, lua_CFunction fn)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
+
+static int open_table(lua_State *L)
+{
+    luaopen_table(L);
+    replace_field(L, "move", sb_tmove);
+    replace_field(L, "concat", sb_tconcat);
+    replace_field(L, "sort", sb_tsort);
+    return 1;
+}
+
 static int sb_log(lua_State *L)
 {
     mig_sandbox *sb = sandbox_of(L);
@@ -791,7 +957,7 @@ static int open_os(lua_State *L)
  * use can tell. The registry's KEY_LAZY table maps each pending name to its
  * opener. */
 static const luaL_Reg lazy_libs[] = {
-    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_TABLIBNAME, open_table}, {LUA_MATHLIBNAME, luaopen_math},
     {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, open_coroutine},
     {LUA_OSLIBNAME, open_os},        {NULL, NULL},
 };
@@ -895,6 +1061,8 @@ static void open_base_libraries(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    lua_pushcfunction(L, sb_rep);
+    lua_setfield(L, -2, "rep");
     lua_pop(L, 1);
     /* The string metatable is shared by every string; hide it. */
     lua_pushliteral(L, "");
@@ -1137,6 +1305,30 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
         *message = strdup(lua_tostring(L, -1));
     lua_settop(L, 0);
     return kind;
+}
+
+/* The free stack below the caller: what pthread_getattr_np says the
+ * thread's stack spans (for the main thread, glibc derives it from
+ * RLIMIT_STACK), down from here. */
+int mig_stack_check(char *err)
+{
+    pthread_attr_t attr;
+    void *low;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return MIGRATE_OK; /* cannot tell: trust the documented requirement */
+    int e = pthread_attr_getstack(&attr, &low, &size);
+    pthread_attr_destroy(&attr);
+    if (e != 0)
+        return MIGRATE_OK;
+    const char *here = __builtin_frame_address(0);
+    size_t free_bytes = here > (const char *)low ? (size_t)(here - (const char *)low) : 0;
+    if (free_bytes >= STACK_NEEDED)
+        return MIGRATE_OK;
+    return mig_errf(err, MIGRATE_EINVAL,
+                    "the calling thread has %zu KiB of stack free; migrate_run() needs %zu KiB "
+                    "(give the thread a stack of at least MIGRATE_MIN_STACK, %u KiB)",
+                    free_bytes >> 10, (size_t)STACK_NEEDED >> 10, MIGRATE_MIN_STACK >> 10);
 }
 
 size_t mig_sandbox_footprint(const mig_sandbox *sb)
