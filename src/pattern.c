@@ -29,24 +29,6 @@
  * LONG_RUN + 1 of them, a fraction of a millisecond. */
 #define LONG_RUN 0xffff
 
-#ifndef MIG_HAVE_DEADLINE_POLL
-/* TEMPORARY, until branch `deadline` provides mig_deadline_poll() in
- * internal.h: runs the state's count hook by hand. The sandbox's hook
- * raises the timeout once the deadline has passed and does nothing before;
- * a state without a hook (the differential test's) has no deadline. */
-void mig_deadline_poll(lua_State *L);
-void mig_deadline_poll(lua_State *L)
-{
-    lua_Hook hook = lua_gethook(L);
-    if (hook != NULL) {
-        lua_Debug ar;
-        memset(&ar, 0, sizeof ar);
-        ar.event = LUA_HOOKCOUNT;
-        hook(L, &ar);
-    }
-}
-#endif
-
 typedef struct capture {
     const char *init;
     ptrdiff_t len; /* or CAP_UNFINISHED, CAP_POSITION */

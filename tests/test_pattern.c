@@ -542,37 +542,6 @@ static void test_generated_corpus(void **state)
     assert_int_equal(p->failed, 0);
 }
 
-/* A step at a time the matcher polls the deadline; with a count hook that
- * raises, even a pattern the stock library would work on for minutes
- * stops, and the error is the hook's. */
-static void raise_from_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    luaL_error(L, "deadline passed");
-}
-
-static void test_backtracking_reaches_the_deadline(void **state)
-{
-    pair *p = *state;
-    lua_State *L = p->ours;
-    lua_sethook(L, raise_from_hook, LUA_MASKCOUNT, 1000000000);
-    static const char *const calls[] = {
-        "return ('a'):rep(20000):find('.-.-.-.-.-b')",
-        "return string.match(('a'):rep(30000), '(.-)*$')",
-        "return (('a'):rep(20000):gsub('.-.-.-.-b', 'x'))",
-        "for m in ('a'):rep(20000):gmatch('a*a*a*a*b') do end",
-        "return string.find(('a'):rep(1 << 20), ('a'):rep(1 << 19) .. 'b', 1, true)",
-    };
-    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
-        assert_int_equal(luaL_loadstring(L, calls[i]), LUA_OK);
-        int status = lua_pcall(L, 0, 0, 0);
-        if (status == LUA_OK || strstr(lua_tostring(L, -1), "deadline passed") == NULL)
-            fail_msg("%s: %s", calls[i], status == LUA_OK ? "returned" : lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
-    lua_sethook(L, NULL, 0, 0);
-}
-
 /* ---- in a sandboxed migration --------------------------------------------------- */
 
 static int world_setup(void **state)
@@ -619,8 +588,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lua_own_cases, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_generated_corpus, pair_setup, pair_teardown),
-        cmocka_unit_test_setup_teardown(test_backtracking_reaches_the_deadline, pair_setup,
-                                        pair_teardown),
         cmocka_unit_test_setup_teardown(test_catastrophic_patterns_time_out_in_a_migration,
                                         world_setup, tu_world_teardown),
     };
