@@ -212,6 +212,16 @@ MIGRATE_EXTERN void migrate_options_init(migrate_options *opts);
  * the run that made it returns. */
 typedef struct migrate_report migrate_report;
 
+/* The thread stack migrate_run() needs: call it on a thread whose stack
+ * (pthread_attr_setstacksize, or the main thread's RLIMIT_STACK) is at
+ * least this big, from no deeper than MIGRATE_MIN_STACK / 8 into it. Scripts
+ * get MIGRATE_MIN_STACK / 2 for calls nested through C (past it they fail
+ * with "C stack overflow"); the rest is the library's own frames and the
+ * error path. On a thread with less free stack, migrate_run() runs nothing
+ * and returns MIGRATE_EINVAL with a message saying how much it found.
+ * migrate_discover() runs no Lua and has no such need. */
+#define MIGRATE_MIN_STACK (1024u * 1024u)
+
 /*
  * Runs the migrations with from < version <= to (either bound may be NULL
  * for "unbounded"), in version then number order, as SPEC §4 describes:
@@ -231,8 +241,9 @@ typedef struct migrate_report migrate_report;
  * and opts are only read during the call.
  *
  * Returns MIGRATE_OK, MIGRATE_EFAILED (a migration failed), MIGRATE_EINVAL
- * (bad version, from > to, no home), MIGRATE_EMANIFEST (bad tree, a script
- * that does not compile or lacks check/migrate), MIGRATE_ESTATE (corrupt
+ * (bad version, from > to, no home, less stack than MIGRATE_MIN_STACK),
+ * MIGRATE_EMANIFEST (bad tree, a script that does not compile or lacks
+ * check/migrate), MIGRATE_ESTATE (corrupt
  * state file, untouched), MIGRATE_ELOCKED, MIGRATE_EIO or MIGRATE_ENOMEM.
  */
 MIGRATE_EXTERN int migrate_run(const char *from, const char *to, const migrate_options *opts,

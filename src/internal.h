@@ -278,6 +278,14 @@ int mig_state_record(mig_state *s, const char *id, const char *outcome, double s
 int mig_state_save(const mig_state *s, const char *path, char *err);
 void mig_state_free(mig_state *s);
 
+/* ---- Patterns (pattern.c) -------------------------------------------------- */
+
+/* Sets find, match, gmatch and gsub in the table at index `strings`: Lua
+ * 5.4's pattern functions, same results and errors, that poll the
+ * deadline (mig_deadline_poll) while they work, so backtracking cannot
+ * outlive a script's timeout. */
+void mig_open_patterns(lua_State *L, int strings);
+
 /* ---- Sandbox (sandbox.c) -------------------------------------------------- */
 
 typedef struct mig_sandbox_config {
@@ -315,5 +323,20 @@ void mig_sandbox_free(mig_sandbox *sb);
 /* An upper bound of the memory sb holds: its struct, its allocation block
  * and every byte its Lua state has allocated. */
 size_t mig_sandbox_footprint(const mig_sandbox *sb);
+
+/* Raises the call's uncatchable timeout error (a longjmp out of the
+ * caller) when the deadline of the running check()/migrate()/top level has
+ * passed, else returns. For C code that loops without reaching a Lua hook
+ * (pattern matching, string.rep, table.move, ...): cheap (a clock read,
+ * about 20 ns), so call it every few thousand steps. The caller must hold
+ * nothing that a longjmp would leak (no malloc'd memory, no open fd): keep
+ * work buffers in Lua userdata or a luaL_Buffer. A no-op for a lua_State
+ * that is not a sandbox's, or one whose call has no timeout. */
+/* MIGRATE_OK when the calling thread has the free stack migrate_run()
+ * needs (migrate.h: MIGRATE_MIN_STACK), else MIGRATE_EINVAL with err. */
+int mig_stack_check(char *err);
+
+#define MIG_HAVE_DEADLINE_POLL 1
+void mig_deadline_poll(lua_State *L);
 
 #endif /* MIGRATE_INTERNAL_H */

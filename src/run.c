@@ -739,6 +739,10 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
 {
     run r;
     int rc = begin(&r, from, to, opts, out);
+    /* Scripts nest C calls on this thread's stack: refuse a small one
+     * before anything is locked or run. */
+    if (rc == MIGRATE_OK)
+        rc = mig_stack_check(r.err);
     if (rc == MIGRATE_OK)
         rc = resolve_paths(&r);
     /* A dry run writes nothing, not even the lock file: it reads the state

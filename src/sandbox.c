@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -16,6 +17,19 @@
 /* The timeout is checked every this many VM instructions: often enough to
  * stop within microseconds, rarely enough to cost nothing measurable. */
 #define HOOK_EVERY 1000
+/* The call hook reads the clock every this many calls (a power of two). */
+#define CLOCK_EVERY 256u
+/* C stack a call may use below the frame that started it. The library's
+ * MIGRATE_MIN_STACK leaves room past it for the host's and the library's
+ * own frames, the last C function's frame and the error path (traceback). */
+#define SCRIPT_STACK (MIGRATE_MIN_STACK / 2)
+/* Free stack migrate_run() insists on: the minimum less what a thread's
+ * own use (TLS, the host's frames above the call) may take of it. */
+#define STACK_NEEDED (MIGRATE_MIN_STACK - MIGRATE_MIN_STACK / 8)
+/* coroutine.close inside __close handlers inside coroutine.close...: stock
+ * Lua 5.4.4 does not count these nested C calls and overflows the C stack
+ * near 10,000 (the C-stack guard would stop it; this bound says why). */
+#define MAX_CLOSE_NESTING 64
 /* Room the message handler may use past memory_limit, so that a script
  * stopped at its limit still gets a readable traceback. */
 #define ERROR_HEADROOM (256u << 10)
@@ -41,7 +55,10 @@ struct mig_sandbox {
     size_t arena_used;
     bool limit_hit;   /* the allocator refused for the limit, not the OS */
     struct timespec deadline;
-    bool timed_out;
+    const char *fatal; /* NULL, FATAL_TIMEOUT or FATAL_STACK: see sb_hook() */
+    unsigned calls;    /* calls seen by the hook, all threads together */
+    const char *stack_base; /* the C stack where the call began */
+    int close_depth;   /* coroutine.close calls nested in __close handlers */
     const char *phase; /* "check", "migrate", "top level": for messages */
 };
 
@@ -59,6 +76,13 @@ static const char READONLY_CHECK[] = "check() must not change anything";
 static const char CLOSED_TOP[] =
     "the top level of a script runs when it is loaded, before any migration, so what it "
     "reads may be out of date when migrate() runs; read in check() or migrate()";
+
+static const char FATAL_TIMEOUT[] = "timed out";
+static const char FATAL_STACK[] =
+    "C stack overflow: calls nested through C functions (gsub callbacks, sort comparators, "
+    "metamethods, coroutines) deeper than a migration may";
+
+static void sb_hook(lua_State *L, lua_Debug *ar);
 
 static mig_sandbox *sandbox_of(lua_State *L)
 {
@@ -126,7 +150,21 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-/* ---- time ------------------------------------------------------------------- */
+/* ---- the deadline and the C-stack guard ------------------------------------------
+ * One deadline per call, on the wall clock, shared by every thread of the
+ * state (SPEC §3). Lua's hooks are per thread and a count hook counts each
+ * thread's instructions apart, so a script whose coroutines each run a few
+ * hundred instructions would never be interrupted; the call hook therefore
+ * counts calls for the whole sandbox and reads the clock every CLOCK_EVERY
+ * of them, and every coroutine gets the hook when it is made or resumed.
+ *
+ * Once the deadline has passed, or the C stack is spent, the failure is
+ * *fatal*: sticky for the rest of the call. The hook re-arms itself at
+ * every instruction, every function that catches an error (pcall, xpcall,
+ * coroutine.resume/close/wrap, load's reader) raises it again on return,
+ * none of the script's error handlers or __close handlers of dead
+ * coroutines runs, and the call fails even if the script swallowed it and
+ * returned true. */
 
 static bool past(const struct timespec *t)
 {
@@ -135,40 +173,89 @@ static bool past(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-/* lua_pushfstring knows no %u: the limit goes through %I. */
-static int timed_out_error(lua_State *L)
+static bool deadline_passed(mig_sandbox *sb)
 {
-    mig_sandbox *sb = sandbox_of(L);
-    return luaL_error(L, "%s timed out after %I ms", sb->phase, (lua_Integer)sb->cfg.timeout_ms);
+    return sb->cfg.timeout_ms != 0 && past(&sb->deadline);
 }
 
-/* Once the deadline has passed, the hook re-arms itself to fire at every
- * instruction: a script that catches the timeout with pcall is interrupted
- * again at its very next instruction, so the error always reaches the top. */
+/* Bytes of C stack used since the call began. Coroutines run on the C
+ * stack of whoever resumes them, so one measure covers every thread. The
+ * stack grows down on every platform the library is built for. */
+static size_t stack_used(const mig_sandbox *sb)
+{
+    const char *here = __builtin_frame_address(0);
+    return here < sb->stack_base ? (size_t)(sb->stack_base - here) : 0;
+}
+
+static void arm_thread(lua_State *L)
+{
+    int count = sandbox_of(L)->fatal != NULL ? 1 : HOOK_EVERY;
+    lua_sethook(L, sb_hook, LUA_MASKCOUNT | LUA_MASKCALL, count);
+}
+
+/* Raises the fatal error in L, blaming the script's function at `level`. */
+static int raise_fatal(lua_State *L, int level)
+{
+    mig_sandbox *sb = sandbox_of(L);
+    arm_thread(L);
+    luaL_where(L, level);
+    if (sb->fatal == FATAL_TIMEOUT)
+        lua_pushfstring(L, "%s timed out after %I ms", sb->phase,
+                        (lua_Integer)sb->cfg.timeout_ms); /* no %u in pushfstring */
+    else
+        lua_pushfstring(L, "%s: %s", sb->phase, sb->fatal);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* Raises the fatal error if there is one or the deadline has just passed. */
+static void check_fatal(lua_State *L, int level)
+{
+    mig_sandbox *sb = sandbox_of(L);
+    if (sb->fatal == NULL && deadline_passed(sb))
+        sb->fatal = FATAL_TIMEOUT;
+    if (sb->fatal != NULL)
+        raise_fatal(L, level);
+}
+
 static void sb_hook(lua_State *L, lua_Debug *ar)
 {
-    (void)ar;
     mig_sandbox *sb = sandbox_of(L);
-    if (!sb->timed_out) {
-        if (!past(&sb->deadline))
+    int level = 0; /* in a count hook the running function is level 0 */
+    if (sb->fatal == NULL && ar->event != LUA_HOOKCOUNT) {
+        /* A call: the only way C-stack use grows, a C function calling back
+         * into Lua (gsub, sort, metamethods, __close) being a call too. */
+        level = 1;
+        if (stack_used(sb) > SCRIPT_STACK)
+            sb->fatal = FATAL_STACK;
+        else if ((++sb->calls & (CLOCK_EVERY - 1)) != 0)
             return;
-        sb->timed_out = true;
     }
-    lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
-    /* In a hook the running Lua function is level 0, not 1: blame it. */
-    luaL_where(L, 0);
-    lua_pushfstring(L, "%s timed out after %I ms", sb->phase, (lua_Integer)sb->cfg.timeout_ms);
-    lua_concat(L, 2);
-    lua_error(L);
+    if (sb->fatal == NULL) {
+        if (!deadline_passed(sb))
+            return;
+        sb->fatal = FATAL_TIMEOUT;
+    }
+    raise_fatal(L, level);
 }
 
+void mig_deadline_poll(lua_State *L)
+{
+    void *ud;
+    /* Only a sandbox's states use sb_alloc: the test says whose L this is
+     * without trusting the extra space of a foreign state. */
+    if (lua_getallocf(L, &ud) != sb_alloc)
+        return;
+    check_fatal(L, 1);
+}
+
+/* Starts a call: the deadline, the stack base and the hook. Hooks stay on
+ * without a timeout, for the C-stack guard. */
 static void arm_deadline(mig_sandbox *sb)
 {
-    sb->timed_out = false;
-    if (sb->cfg.timeout_ms == 0) {
-        lua_sethook(sb->L, NULL, 0, 0);
-        return;
-    }
+    sb->fatal = NULL;
+    sb->close_depth = 0;
+    sb->stack_base = __builtin_frame_address(0);
     clock_gettime(CLOCK_MONOTONIC, &sb->deadline);
     sb->deadline.tv_sec += sb->cfg.timeout_ms / 1000;
     sb->deadline.tv_nsec += (long)(sb->cfg.timeout_ms % 1000) * 1000000L;
@@ -176,7 +263,7 @@ static void arm_deadline(mig_sandbox *sb)
         sb->deadline.tv_sec++;
         sb->deadline.tv_nsec -= 1000000000L;
     }
-    lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    arm_thread(sb->L);
 }
 
 /* ---- errors -------------------------------------------------------------------- */
@@ -187,7 +274,8 @@ static int sb_msgh(lua_State *L)
     sandbox_of(L)->headroom = ERROR_HEADROOM;
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+        /* Once fatal, no script code runs: not even an error's __tostring. */
+        if (sandbox_of(L)->fatal == NULL && luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
             msg = lua_tostring(L, -1);
         else
             msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -202,8 +290,10 @@ static char *failure_text(mig_sandbox *sb, int status)
 {
     const char *msg = lua_type(sb->L, -1) == LUA_TSTRING ? lua_tostring(sb->L, -1) : NULL;
     char head[160] = "";
-    if (sb->timed_out && (msg == NULL || strstr(msg, "timed out after") == NULL))
+    if (sb->fatal == FATAL_TIMEOUT && (msg == NULL || strstr(msg, "timed out after") == NULL))
         snprintf(head, sizeof head, "%s timed out after %u ms: ", sb->phase, sb->cfg.timeout_ms);
+    else if (sb->fatal == FATAL_STACK && (msg == NULL || strstr(msg, FATAL_STACK) == NULL))
+        snprintf(head, sizeof head, "%s: %s: ", sb->phase, FATAL_STACK);
     else if (status == LUA_ERRMEM && sb->limit_hit)
         snprintf(head, sizeof head, "memory limit of %zu bytes exceeded: ", sb->mem_limit);
     else if (status == LUA_ERRERR)
@@ -221,7 +311,22 @@ static char *failure_text(mig_sandbox *sb, int status)
     return text;
 }
 
+/* A call that ended normally after a fatal error: the script caught it in
+ * a way no wrapper saw (none is known; this is the last line of defence). */
+static char *swallowed_text(const mig_sandbox *sb)
+{
+    char text[256];
+    if (sb->fatal == FATAL_TIMEOUT)
+        snprintf(text, sizeof text, "%s timed out after %u ms (the script caught the timeout)",
+                 sb->phase, sb->cfg.timeout_ms);
+    else
+        snprintf(text, sizeof text, "%s: %s (the script caught the error)", sb->phase, sb->fatal);
+    return strdup(text);
+}
+
 /* ---- the environment ------------------------------------------------------------- */
+
+static int call_original_checked(lua_State *L);
 
 /* load(): text chunks only, whatever mode the caller asks for. */
 static int sb_load(lua_State *L)
@@ -233,10 +338,9 @@ static int sb_load(lua_State *L)
         return luaL_error(L, "load: only text chunks can be loaded (mode \"t\")");
     lua_pushliteral(L, "t");
     lua_replace(L, 3);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, n < 3 ? 3 : n, LUA_MULTRET);
-    return lua_gettop(L);
+    lua_settop(L, n < 3 ? 3 : n);
+    /* A reader function runs protected: load returns its errors. */
+    return call_original_checked(L);
 }
 
 /* collectgarbage(): "count" only; a script has no business steering the
@@ -251,7 +355,7 @@ static int sb_collectgarbage(lua_State *L)
     return 1;
 }
 
-/* setmetatable(): no __gc. A finalizer runs where no hook can interrupt it
+/* setmetatable(): no __gc, no __mode. A finalizer runs where no hook can interrupt it
  * (also inside lua_close), so a loop there would hang the host. */
 static void open_lazy_libraries(lua_State *L);
 
@@ -272,6 +376,13 @@ static int sb_setmetatable(lua_State *L)
         lua_pushliteral(L, "__gc");
         if (lua_rawget(L, 2) != LUA_TNIL)
             return luaL_error(L, "setmetatable: __gc metamethods are not allowed in migrations");
+        /* Weak tables: the collector clears them in atomic steps no hook
+         * interrupts, and a long chain of weak-keyed entries (ephemerons)
+         * makes that convergence quadratic: minutes, past any deadline. */
+        lua_pushliteral(L, "__mode");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: weak tables (__mode) are not allowed in "
+                                 "migrations");
         lua_settop(L, 2);
     }
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -280,30 +391,49 @@ static int sb_setmetatable(lua_State *L)
     return 1;
 }
 
-/* ---- after a timeout -------------------------------------------------------------
- * An error raised from a hook leaves hooks disabled in its thread until a
+/* ---- the functions that catch errors ----------------------------------------------
+ * Each is the stock function called from a wrapper that first checks the
+ * deadline (a chain of short coroutines reaches the clock here) and, once
+ * the stock function returns, raises a fatal error it may have swallowed.
+ * An error raised from a hook also leaves hooks off in its thread until a
  * protected call restores them, and Lua runs two kinds of script code in
- * that window: an xpcall message handler, and the __close handlers of a
- * coroutine that died (run by coroutine.close and coroutine.wrap). A loop
- * there could never be interrupted, so once the deadline has passed none of
- * them runs. */
-
-
-static int sb_xpcall_handler(lua_State *L)
-{
-    if (sandbox_of(L)->timed_out)
-        return 1; /* the timeout passes through untouched */
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    return 1;
-}
+ * that window: an xpcall message handler and the __close handlers of a
+ * coroutine that died (run by coroutine.close and coroutine.wrap). Neither
+ * runs once the failure is fatal. */
 
 static int finish_call(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     (void)ctx;
+    check_fatal(L, 1);
     return lua_gettop(L);
+}
+
+/* Calls upvalue 1 with the whole stack as arguments, with a continuation
+ * (the protected function may yield), and checks on return. */
+static int call_original_checked(lua_State *L)
+{
+    check_fatal(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, finish_call);
+    return finish_call(L, LUA_OK, 0);
+}
+
+static int sb_pcall(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    return call_original_checked(L);
+}
+
+static int sb_xpcall_handler(lua_State *L)
+{
+    if (sandbox_of(L)->fatal != NULL)
+        return 1; /* the fatal error passes through untouched */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
 }
 
 static int sb_xpcall(lua_State *L)
@@ -312,40 +442,94 @@ static int sb_xpcall(lua_State *L)
     lua_pushvalue(L, 2);
     lua_pushcclosure(L, sb_xpcall_handler, 1);
     lua_replace(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1)); /* the original xpcall */
+    return call_original_checked(L);
+}
+
+/* A coroutine made in an earlier call, or by a thread whose hook a fatal
+ * error re-armed, gets this call's hook before it runs. */
+static void arm_argument(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    if (co != NULL)
+        arm_thread(co);
+}
+
+static int sb_cocreate(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    check_fatal(L, 1);
+    lua_State *co = lua_newthread(L);
+    arm_thread(co);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    return 1;
+}
+
+static int sb_coresume(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    check_fatal(L, 1);
+    arm_argument(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    /* With a continuation, so the protected function may still yield. */
-    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, finish_call);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    check_fatal(L, 1);
     return lua_gettop(L);
+}
+
+static int close_nested_error(lua_State *L)
+{
+    return luaL_error(L, "coroutine.close: nested too deeply (more than %d closes inside "
+                         "__close handlers)",
+                      MAX_CLOSE_NESTING);
 }
 
 static int sb_coclose(lua_State *L)
 {
-    if (sandbox_of(L)->timed_out)
-        return timed_out_error(L);
+    mig_sandbox *sb = sandbox_of(L);
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    check_fatal(L, 1);
+    if (sb->close_depth >= MAX_CLOSE_NESTING)
+        return close_nested_error(L);
+    arm_argument(L);
+    lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1)); /* the original coroutine.close */
     lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    /* Protected, so the depth count comes back down also when it raises
+     * ("cannot close a running coroutine"). */
+    sb->close_depth++;
+    int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+    sb->close_depth--;
+    check_fatal(L, 1);
+    if (status != LUA_OK)
+        return lua_error(L);
     return lua_gettop(L);
 }
 
 /* coroutine.wrap's function: resume, and on an error close the dead
- * coroutine (unless timed out) and raise the error in the caller. */
+ * coroutine (unless fatal) and raise the error in the caller. */
 static int sb_wrap_call(lua_State *L)
 {
+    mig_sandbox *sb = sandbox_of(L);
+    check_fatal(L, 1);
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    arm_thread(co);
     int n = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(2)); /* coroutine.resume */
     lua_pushvalue(L, lua_upvalueindex(1)); /* the coroutine */
     lua_rotate(L, 1, 2);
     lua_call(L, n + 1, LUA_MULTRET);
+    check_fatal(L, 1);
     if (lua_toboolean(L, 1))
         return lua_gettop(L) - 1;
-    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
     int status = lua_status(co);
     if (status != LUA_OK && status != LUA_YIELD) {
-        if (sandbox_of(L)->timed_out)
-            return timed_out_error(L);
-        lua_resetthread(co); /* runs its pending __close handlers */
+        if (sb->close_depth >= MAX_CLOSE_NESTING)
+            return close_nested_error(L);
+        sb->close_depth++;
+        lua_resetthread(co); /* runs its pending __close handlers; never raises */
+        sb->close_depth--;
+        check_fatal(L, 1);
     }
     lua_settop(L, 2);
     if (lua_type(L, 2) == LUA_TSTRING) { /* as the stock wrap: add where */
@@ -359,7 +543,9 @@ static int sb_wrap_call(lua_State *L)
 static int sb_cowrap(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
+    check_fatal(L, 1);
     lua_State *co = lua_newthread(L);
+    arm_thread(co);
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -367,16 +553,183 @@ static int sb_cowrap(lua_State *L)
     return 1;
 }
 
-/* The coroutine library, with close and wrap guarded. */
+/* The coroutine library, with create, resume, close and wrap guarded. */
 static int open_coroutine(lua_State *L)
 {
     luaopen_coroutine(L);
+    lua_pushcfunction(L, sb_cocreate);
+    lua_setfield(L, -2, "create");
     lua_getfield(L, -1, "close");
     lua_pushcclosure(L, sb_coclose, 1);
     lua_setfield(L, -2, "close");
     lua_getfield(L, -1, "resume");
+    lua_pushvalue(L, -1);
     lua_pushcclosure(L, sb_cowrap, 1);
-    lua_setfield(L, -2, "wrap");
+    lua_setfield(L, -3, "wrap");
+    lua_pushcclosure(L, sb_coresume, 1);
+    lua_setfield(L, -2, "resume");
+    return 1;
+}
+
+/* ---- C work bounded by the deadline ----------------------------------------------
+ * These stock functions loop in C without calling Lua, so no hook runs
+ * there: string.rep('', math.maxinteger) or table.move({}, 1, 1 << 60, 1)
+ * would run for ever. Each is replaced by one that does the same work and
+ * polls the deadline (the pattern functions are in pattern.c). */
+
+/* Work between two looks at the clock: some microseconds. */
+#define POLL_ITEMS 4096u
+#define POLL_BYTES (1u << 20)
+
+static int sb_rep(lua_State *L)
+{
+    mig_sandbox *sb = sandbox_of(L);
+    size_t l, lsep;
+    const char *s = luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    const char *sep = luaL_optlstring(L, 3, "", &lsep);
+    if (n <= 0 || l + lsep == 0) { /* "" however many times: no loop at all */
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    size_t unit = l + lsep;
+    if (unit < l || (uint64_t)n > SIZE_MAX / unit)
+        return luaL_error(L, "resulting string too large");
+    size_t total = (size_t)n * unit - lsep;
+    /* Refused before a byte is allocated: the allocator would refuse it
+     * too, but only after Lua has tried an emergency collection. */
+    if (total > sb->mem_limit)
+        return luaL_error(L, "string.rep: the result would be %I bytes, more than memory_limit "
+                             "(%I bytes)",
+                          (lua_Integer)total, (lua_Integer)sb->mem_limit);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, total);
+    size_t since_poll = 0;
+    for (lua_Integer i = 0; i < n; i++) {
+        memcpy(p, s, l);
+        p += l;
+        if (lsep > 0 && i + 1 < n) {
+            memcpy(p, sep, lsep);
+            p += lsep;
+        }
+        since_poll += unit + 64; /* + 64: a copy of a few bytes still costs */
+        if (since_poll >= POLL_BYTES) {
+            since_poll = 0;
+            mig_deadline_poll(L);
+        }
+    }
+    luaL_pushresultsize(&b, total);
+    return 1;
+}
+
+/* table.move in slices of POLL_ITEMS moved by the stock function (which
+ * keeps its argument checks and metamethod semantics), in the order that
+ * is right for overlapping ranges. Upvalue 1: the stock table.move. */
+static void move_slice(lua_State *L, int dest, lua_Integer f, lua_Integer e, lua_Integer t)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, f);
+    lua_pushinteger(L, e);
+    lua_pushinteger(L, t);
+    lua_pushvalue(L, dest);
+    lua_call(L, 5, 0);
+    mig_deadline_poll(L);
+}
+
+static int sb_tmove(lua_State *L)
+{
+    lua_Integer f = luaL_checkinteger(L, 2);
+    lua_Integer e = luaL_checkinteger(L, 3);
+    lua_Integer t = luaL_checkinteger(L, 4);
+    int dest = !lua_isnoneornil(L, 5) ? 5 : 1;
+    if (e < f || e - f < (lua_Integer)POLL_ITEMS) { /* small: the stock function at once */
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, lua_gettop(L) - 1, 1);
+        return 1;
+    }
+    luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
+    lua_Integer n = e - f + 1;
+    luaL_argcheck(L, t <= LUA_MAXINTEGER - n + 1, 4, "destination wrap around");
+    lua_settop(L, 5);
+    bool backward = !(t > e || t <= f || (dest != 1 && !lua_compare(L, 1, dest, LUA_OPEQ)));
+    if (!backward) {
+        for (lua_Integer i = 0; i < n; i += (lua_Integer)POLL_ITEMS) {
+            lua_Integer m = n - i < (lua_Integer)POLL_ITEMS ? n - i : (lua_Integer)POLL_ITEMS;
+            move_slice(L, dest, f + i, f + i + m - 1, t + i);
+        }
+    } else {
+        for (lua_Integer i = n; i > 0;) {
+            lua_Integer m = i < (lua_Integer)POLL_ITEMS ? i : (lua_Integer)POLL_ITEMS;
+            i -= m;
+            move_slice(L, dest, f + i, f + i + m - 1, t + i);
+        }
+    }
+    lua_pushvalue(L, dest);
+    return 1;
+}
+
+/* table.concat as the stock one, polling. */
+static int sb_tconcat(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE && !luaL_getmetafield(L, 1, "__index"))
+        luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 4);
+    size_t lsep;
+    const char *sep = luaL_optlstring(L, 2, "", &lsep);
+    lua_Integer i = luaL_optinteger(L, 3, 1);
+    lua_Integer last = lua_isnoneornil(L, 4) ? luaL_len(L, 1) : luaL_checkinteger(L, 4);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (unsigned k = 1; i <= last; i++, k++) {
+        lua_geti(L, 1, i);
+        if (!lua_isstring(L, -1))
+            return luaL_error(L, "invalid value (at index %I) in table for 'concat'", i);
+        luaL_addvalue(&b);
+        if (i == last)
+            break; /* before i++ could overflow at math.maxinteger */
+        luaL_addlstring(&b, sep, lsep);
+        if (k % POLL_ITEMS == 0)
+            mig_deadline_poll(L);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* The comparator table.sort gets when the script gives none: Lua's own <,
+ * but as a function call, which the call hook counts and times. */
+static int sort_less(lua_State *L)
+{
+    lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
+    return 1;
+}
+
+static int sb_tsort(lua_State *L)
+{
+    if (lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        lua_pushcfunction(L, sort_less);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
+    return 0;
+}
+
+static void replace_field(lua_State *L, const char *name, lua_CFunction fn)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
+
+static int open_table(lua_State *L)
+{
+    luaopen_table(L);
+    replace_field(L, "move", sb_tmove);
+    replace_field(L, "concat", sb_tconcat);
+    replace_field(L, "sort", sb_tsort);
     return 1;
 }
 
@@ -622,7 +975,7 @@ static int open_dotenv(lua_State *L)
 }
 
 static const luaL_Reg lazy_libs[] = {
-    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_TABLIBNAME, open_table}, {LUA_MATHLIBNAME, luaopen_math},
     {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, open_coroutine},
     {LUA_OSLIBNAME, open_os},        {"dotenv", open_dotenv},
     {NULL, NULL},
@@ -722,10 +1075,17 @@ static void open_base_libraries(lua_State *L)
     replace_global(L, "setmetatable", sb_setmetatable, true);
     replace_global(L, "require", sb_require, false);
     replace_global(L, "xpcall", sb_xpcall, true);
+    replace_global(L, "pcall", sb_pcall, true);
     /* string.dump makes bytecode, the way to forge a malicious binary chunk. */
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    lua_pushcfunction(L, sb_rep);
+    lua_setfield(L, -2, "rep");
+    /* The stock pattern functions run in C out of the hook's reach; ours
+     * poll the deadline. The string metatable's __index is this table, so
+     * s:find() reaches them too. */
+    mig_open_patterns(L, -1);
     lua_pop(L, 1);
     /* The string metatable is shared by every string; hide it. */
     lua_pushliteral(L, "");
@@ -900,8 +1260,8 @@ int mig_sandbox_new(const mig_sandbox_config *cfg, const char *source, size_t le
     arm_deadline(sb);
     int status = lua_pcall(sb->L, 2, 0, 1);
     sb->headroom = 0;
-    if (status != LUA_OK) {
-        *message = failure_text(sb, status);
+    if (status != LUA_OK || sb->fatal != NULL) {
+        *message = status != LUA_OK ? failure_text(sb, status) : swallowed_text(sb);
         mig_sandbox_free(sb);
         return MIGRATE_EMANIFEST;
     }
@@ -960,8 +1320,8 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
     int status = lua_pcall(L, 1, 2, 1);
     lua_sethook(L, NULL, 0, 0);
     sb->headroom = 0;
-    if (status != LUA_OK) {
-        *message = failure_text(sb, status);
+    if (status != LUA_OK || sb->fatal != NULL) {
+        *message = status != LUA_OK ? failure_text(sb, status) : swallowed_text(sb);
         lua_settop(L, 0);
         return MIG_CALL_ERROR;
     }
@@ -970,6 +1330,30 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
         *message = mig_strdup_cut(lua_tostring(L, -1));
     lua_settop(L, 0);
     return kind;
+}
+
+/* The free stack below the caller: what pthread_getattr_np says the
+ * thread's stack spans (for the main thread, glibc derives it from
+ * RLIMIT_STACK), down from here. */
+int mig_stack_check(char *err)
+{
+    pthread_attr_t attr;
+    void *low;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return MIGRATE_OK; /* cannot tell: trust the documented requirement */
+    int e = pthread_attr_getstack(&attr, &low, &size);
+    pthread_attr_destroy(&attr);
+    if (e != 0)
+        return MIGRATE_OK;
+    const char *here = __builtin_frame_address(0);
+    size_t free_bytes = here > (const char *)low ? (size_t)(here - (const char *)low) : 0;
+    if (free_bytes >= STACK_NEEDED)
+        return MIGRATE_OK;
+    return mig_errf(err, MIGRATE_EINVAL,
+                    "the calling thread has %zu KiB of stack free; migrate_run() needs %zu KiB "
+                    "(give the thread a stack of at least MIGRATE_MIN_STACK, %u KiB)",
+                    free_bytes >> 10, (size_t)STACK_NEEDED >> 10, MIGRATE_MIN_STACK >> 10);
 }
 
 size_t mig_sandbox_footprint(const mig_sandbox *sb)
