@@ -168,6 +168,13 @@ void mig_open_fs(lua_State *L, mig_fsenv *env);
 /* Pushes the `json` table: decode, encode, null, array, object. */
 void mig_open_json(lua_State *L);
 
+/* ---- YAML node positions (yaml_doc.c) ------------------------------------ */
+/* Pushes scan(text, path), the primitive under lua/yaml_edit.lua: the byte
+ * range, style, anchor and tag of each node along path (an array of string
+ * keys and 1-based indices) and of the children of each container on it;
+ * raises on invalid YAML. */
+void mig_push_yaml_scan(lua_State *L);
+
 /* ---- Reports (report.c) ---------------------------------------------------- */
 
 /* A new empty report, or NULL when out of memory. */

@@ -44,8 +44,8 @@ if [ -n "$flags_out" ]; then
     mkdir -p "$(dirname "$flags_out")"
     {
         echo "# written by vendor/bootstrap.sh; delete to re-detect"
-        echo "DEP_CFLAGS := $(pkg-config --cflags lua5.4 libcjson)"
-        echo "DEP_LIBS := $(pkg-config --libs lua5.4 libcjson)"
+        echo "DEP_CFLAGS := $(pkg-config --cflags lua5.4 libcjson yaml-0.1)"
+        echo "DEP_LIBS := $(pkg-config --libs lua5.4 libcjson yaml-0.1)"
     } > "$flags_out.tmp"
     mv "$flags_out.tmp" "$flags_out"
 fi
