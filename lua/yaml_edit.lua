@@ -393,7 +393,8 @@ local function replace_value(text, parent, child, v, r, style)
     local ind, col = indicator(text, parent, child)
     local empty = v.kind == "scalar" and v.s > v.e
     local last = empty and v.e or last_of(text, v)
-    local single = empty or not find(sub(text, v.s, last), "\n", 1, true)
+    -- on one line with its key or dash (a block collection never is)
+    local single = empty or not find(sub(text, ind, last), "\n", 1, true)
     local eol = style.eol
     local in_seq = parent.kind == "seq"
     local cont = in_seq and col + 2 or col + style.step
@@ -510,7 +511,7 @@ function backend.insert(text, path, value, opts)
     opts = opts or {}
     local n = #path
     local info, depth = walk(text, { table.unpack(path, 1, n - 1) })
-    if depth < n - 1 then
+    if depth < n - 1 and not (depth == -1 and n == 1) then
         fail("the mapping to insert into does not exist")
     end
     local m = depth >= 0 and info.nodes[n - 1] or nil
