@@ -271,7 +271,7 @@ def run_edit(tmp, raw, method, args):
         return f.read(), None
 
 
-def check_lines(before, after, touched, hunks):
+def check_lines(before, after, touched, hunks, exact=False):
     """None if the diff stays within `touched` lines of before, in at most
     `hunks` places, with line endings and final newline kept."""
     # a line gains a line break when one is added after it at the end of
@@ -282,10 +282,15 @@ def check_lines(before, after, touched, hunks):
            if op[0] != "equal"]
     if len(ops) > hunks:
         return "%d changed places, expected at most %d: %s" % (len(ops), hunks, ops)
+    removed = set()
     for tag, i1, i2, _, _ in ops:
-        outside = set(range(i1, i2)) - touched
-        if tag in ("delete", "replace") and outside:
-            return "lines %s changed outside the edited entry" % sorted(outside)
+        if tag in ("delete", "replace"):
+            removed |= set(range(i1, i2))
+    if removed - touched:
+        return "lines %s changed outside the edited entry" % sorted(removed - touched)
+    # a deleted entry goes with the comment lines directly above it
+    if exact and touched - removed:
+        return "lines %s of the entry stayed" % sorted(touched - removed)
     crlf = b"\r\n" in before
     for line in after.split(b"\n")[:-1]:
         if line.endswith(b"\r") != crlf:
@@ -326,7 +331,7 @@ def run_case(tmp, raw, steps):
         if canon(got) != canon(want):
             return "%s %s: PyYAML reads\n  %r\nwanted\n  %r\n%s" % (
                 method, args[0], got, want, new.decode())
-        why = check_lines(text, new, touched, hunks)
+        why = check_lines(text, new, touched, hunks, exact=method == "delete")
         if why:
             return "%s %s: %s\n%s" % (method, args[0], why, new.decode())
         data, text = want, new
