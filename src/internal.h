@@ -174,6 +174,9 @@ void mig_open_json(lua_State *L);
  * keys and 1-based indices) and of the children of each container on it;
  * raises on invalid YAML. */
 void mig_push_yaml_scan(lua_State *L);
+/* Sets yaml.edit(text) -> document (SPEC §5.1) in the yaml table on top of
+ * the stack, which already holds decode and encode. */
+void mig_yaml_add_edit(lua_State *L);
 
 /* ---- Reports (report.c) ---------------------------------------------------- */
 

@@ -340,3 +340,53 @@ void mig_push_yaml_scan(lua_State *L)
 {
     lua_pushcfunction(L, yaml_doc_scan);
 }
+
+/* ---- yaml.edit ------------------------------------------------------------------
+ * Upvalues: yaml.decode, yaml.encode (as the module was opened: a script
+ * replacing yaml.decode later cannot change what documents check against),
+ * then lua/doc.lua's module and the backend, loaded on the first call so
+ * that opening yaml costs nothing more. */
+
+static void run_embedded(lua_State *L, const char *name, int nargs)
+{
+    const mig_embedded *src = mig_embedded_find(name);
+    if (src == NULL)
+        luaL_error(L, "%s is not embedded in this build", name);
+    lua_pushfstring(L, "@%s", name);
+    if (luaL_loadbufferx(L, src->data, src->len, lua_tostring(L, -1), "t") != LUA_OK)
+        lua_error(L);
+    lua_remove(L, -2);
+    lua_insert(L, -1 - nargs);
+    lua_call(L, nargs, 1);
+}
+
+static int yaml_edit(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    if (lua_type(L, lua_upvalueindex(4)) == LUA_TNIL) {
+        run_embedded(L, "lua/doc.lua", 0);
+        lua_replace(L, lua_upvalueindex(3));
+        mig_push_yaml_scan(L);
+        lua_pushvalue(L, lua_upvalueindex(2));
+        run_embedded(L, "lua/yaml_edit.lua", 2);
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_setfield(L, -2, "decode");
+        lua_replace(L, lua_upvalueindex(4));
+    }
+    lua_getfield(L, lua_upvalueindex(3), "new");
+    lua_pushvalue(L, lua_upvalueindex(4));
+    lua_pushvalue(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+void mig_yaml_add_edit(lua_State *L)
+{
+    lua_getfield(L, -1, "decode");
+    lua_getfield(L, -2, "encode");
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushcclosure(L, yaml_edit, 4);
+    lua_setfield(L, -2, "edit");
+}
