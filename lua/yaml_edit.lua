@@ -440,6 +440,12 @@ local function replace_at(text, info, path, depth, r, style)
     if parent.flow and (r.block or #r.lines > 1 or v.kind ~= "scalar") then
         fail("inside a flow " .. (parent.kind == "map" and "mapping" or "sequence"))
     end
+    if parent.flow then -- a scalar for a scalar, in place
+        if v.s > v.e then
+            fail("an empty value inside a flow collection")
+        end
+        return splice(text, v.s, v.e, r.lines[1])
+    end
     return replace_value(text, parent, child, v, r, style)
 end
 

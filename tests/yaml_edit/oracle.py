@@ -215,6 +215,14 @@ CASES = {
         ("move after UTF-8", [("move", [S("redis", "url"), S("computer", "redis_url")])]),
         ("insert after UTF-8", [("insert", [S("computer", "ü"), "ö", {"after": "name", "comment": "umlaut"}])]),
     ],
+    "flowy.yml": [
+        ("replace a block scalar", [("set", [S("motd"), "short"])]),
+        ("a scalar inside a flow sequence", [("set", [S("ports", 2), 8443])]),
+        ("a scalar inside a flow mapping", [("set", [S("labels", "env"), "dev"])]),
+        ("a whole flow mapping", [("set", [S("labels"), {"env": "dev"}])]),
+        ("rename inside a flow mapping", [("rename", [S("labels", "team"), "group"])]),
+        ("delete next to anchors", [("delete", [S("last")])]),
+    ],
 }
 
 # (file text, edit, why) that must be refused
