@@ -574,7 +574,17 @@ local function entry_span(text, info, path)
         fail("the first entry of a compact sequence item (- key: ...)")
     end
     local first = comments_above(text, line_start(text, start))
-    return first, line_after(text, last_of(text, v)) - 1, child, parent, start
+    -- comment lines right after it, indented deeper than its key, are its
+    -- own (a commented-out option): they go with it
+    local stop, key_col = line_after(text, last_of(text, v)), col_of(text, start)
+    while stop <= #text do
+        local _, _, spaces = find(sub(text, stop, content_end(text, stop)), "^( *)#")
+        if spaces == nil or #spaces <= key_col then
+            break
+        end
+        stop = line_after(text, stop)
+    end
+    return first, stop - 1, child, parent, start
 end
 
 local function count(parent)
@@ -678,8 +688,15 @@ function backend.append(text, path, value)
         fail("inside a flow sequence")
     end
     local dash = col_of(text, seq.s)
+    -- the items' own spacing after the dash ("-   path: x" in 4-space files)
+    local first = seq.items[1]
+    local gap = 1
+    if first.s <= content_end(text, seq.s) and first.s - seq.s - 1 >= 1 then
+        gap = first.s - seq.s - 1
+    end
     local r = render(value)
-    local lines = indent_lines(r.lines, rep(" ", dash) .. "- " .. r.lines[1], dash + 2, 2)
+    local lines = indent_lines(r.lines, rep(" ", dash) .. "-" .. rep(" ", gap) .. r.lines[1],
+                               dash + 1 + gap, 2)
     return insert_lines(text, line_after(text, last_of(text, seq)), lines)
 end
 

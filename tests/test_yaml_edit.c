@@ -220,6 +220,14 @@ static void test_delete_takes_the_comment_lines_directly_above(void **state)
           "return out == '# header\\n\\nb: 2\\n' or out");
 }
 
+static void test_delete_takes_its_deeper_comment_lines_below(void **state)
+{
+    check(*state,
+          "local t = 'a:\\n  b: 1\\n  # c: 2\\n# about d\\nd: 3\\n'\n"
+          "local out = backend.delete(t, {'a'})\n"
+          "return out == '# about d\\nd: 3\\n' or out");
+}
+
 static void test_delete_the_last_entry_of_a_text_without_final_newline(void **state)
 {
     check(*state,
@@ -259,7 +267,7 @@ static void test_append_follows_the_dash_column(void **state)
           "local out = backend.append('l:\\n- 1\\nm: 2\\n', {'l'}, 2)\n"
           "assert(out == 'l:\\n- 1\\n- 2\\nm: 2\\n', out)\n"
           "out = backend.append('l:\\n    -   a: 1\\n        b: 2\\n', {'l'}, 3)\n"
-          "return out == 'l:\\n    -   a: 1\\n        b: 2\\n    - 3\\n' or out");
+          "return out == 'l:\\n    -   a: 1\\n        b: 2\\n    -   3\\n' or out");
 }
 
 static void test_insert_into_an_empty_document(void **state)
@@ -287,6 +295,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_parents_use_the_indent_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_takes_the_comment_lines_directly_above, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delete_takes_its_deeper_comment_lines_below, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delete_the_last_entry_of_a_text_without_final_newline,
                                         setup, teardown),
