@@ -168,6 +168,23 @@ void mig_open_fs(lua_State *L, mig_fsenv *env);
 /* Pushes the `json` table: decode, encode, null, array, object. */
 void mig_open_json(lua_State *L);
 
+/* The light userdata that is json.null (and yaml.null). */
+void *mig_json_null(void);
+
+/* ---- yaml module (yaml.c, yaml_encode.c) ----------------------------------- */
+
+/* Pushes the `yaml` table: decode, encode, null. `json_decode` is the stack
+ * index of json.decode as mig_open_json made it (taken before any script
+ * ran): yaml shares its upvalues, the marker metatables and the key-order
+ * registry, so that a decoded mapping is a json object (key order kept,
+ * json.encode-able) and an empty sequence a json array. */
+void mig_open_yaml(lua_State *L, int json_decode);
+
+/* yaml.encode(value [, {indent = n}]), a C closure over the same three
+ * upvalues as json's functions (object metatable, array metatable, key
+ * orders). */
+int mig_yaml_encode(lua_State *L);
+
 /* ---- YAML node positions (yaml_doc.c) ------------------------------------ */
 /* Pushes scan(text, path), the primitive under lua/yaml_edit.lua: the byte
  * range, style, anchor and tag of each node along path (an array of string

@@ -35,7 +35,7 @@ if [ -n "$missing" ]; then
         echo "missing$missing; run: sudo apt-get install -y$missing" >&2
         exit 1
     else
-        echo "missing$missing (Debian names); install Lua 5.4, cJSON and cmocka development files so that 'pkg-config lua5.4 libcjson cmocka' succeeds" >&2
+        echo "missing$missing (Debian names); install Lua 5.4, cJSON, libyaml and cmocka development files so that 'pkg-config lua5.4 libcjson yaml-0.1 cmocka' succeeds" >&2
         exit 1
     fi
 fi
