@@ -947,4 +947,5 @@ void mig_open_yaml(lua_State *L, int json_decode)
     luaL_setfuncs(L, yaml_functions, 3);
     lua_pushlightuserdata(L, mig_json_null());
     lua_setfield(L, -2, "null");
+    mig_yaml_add_edit(L); /* yaml_doc.c */
 }

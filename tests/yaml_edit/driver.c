@@ -43,6 +43,10 @@ int main(int argc, char **argv)
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     mig_open_json(L);
+    lua_getfield(L, -1, "decode");
+    mig_open_yaml(L, -1);
+    lua_setglobal(L, "yaml");
+    lua_pop(L, 1);
     lua_setglobal(L, "json");
     lua_register(L, "read", l_read);
     lua_register(L, "write", l_write);
@@ -54,7 +58,7 @@ int main(int argc, char **argv)
         return 2;
     }
     lua_getglobal(L, "scan");
-    lua_getglobal(L, "json");
+    lua_getglobal(L, "yaml");
     lua_getfield(L, -1, "encode");
     lua_remove(L, -2);
     lua_call(L, 2, 1);
