@@ -167,6 +167,19 @@ void mig_open_fs(lua_State *L, mig_fsenv *env);
 
 /* Pushes the `json` table: decode, encode, null, array, object. */
 void mig_open_json(lua_State *L);
+/* Pushes the table of json's internals that the document layer and the
+ * editors build on (never a script's global): keys(t) (a table's keys in
+ * json's order), kind(v) ("object"/"array"/nil), skip(text, pos), object,
+ * array, rename, decode, encode, null. Built once per lua_State. */
+void mig_json_push_internals(lua_State *L);
+
+/* ---- documents (doc.c, lua/doc.lua) --------------------------------------- */
+
+/* Pushes what the embedded chunk `name` ("lua/doc.lua") returns when called
+ * with json's internals; loaded on first use, then cached per lua_State. */
+void mig_push_doc_chunk(lua_State *L, const char *name);
+/* Pushes the document layer: a table with new(backend, text) (SPEC §5.1). */
+void mig_push_doc(lua_State *L);
 
 /* The light userdata that is json.null (and yaml.null). */
 void *mig_json_null(void);

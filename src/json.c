@@ -1498,12 +1498,165 @@ static int json_rename(lua_State *L)
     return 0;
 }
 
+/* ---- internals for the document layer (lua/doc.lua) ------------------------ */
+
+/* internals.keys(t): the string keys of t in the order json.encode writes
+ * them (the key order first, then the keys it does not list, sorted). */
+static int internal_keys(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_newtable(L); /* 2: the result */
+    lua_Integer n = 0;
+    int order = 0;
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE) {
+        order = 3;
+        map_key_order(L, order);
+        lua_Integer len = (lua_Integer)lua_rawlen(L, order);
+        for (lua_Integer i = 1; i <= len; i++) {
+            lua_rawgeti(L, order, i);
+            lua_pushvalue(L, -1);
+            bool current = lua_rawget(L, order) == LUA_TNUMBER && lua_tointeger(L, -1) == i;
+            lua_pop(L, 1);
+            if (current) {
+                lua_pushvalue(L, -1);
+                current = lua_rawget(L, 1) != LUA_TNIL;
+                lua_pop(L, 1);
+            }
+            if (current)
+                lua_rawseti(L, 2, ++n);
+            else
+                lua_pop(L, 1);
+        }
+    }
+    size_t nsorted;
+    key_ref *keys = push_sorted_keys(L, 1, order, &nsorted);
+    (void)keys;
+    for (size_t i = 0; i < nsorted; i++) {
+        lua_pushlstring(L, keys[i].text, keys[i].len);
+        lua_rawseti(L, 2, ++n);
+    }
+    lua_settop(L, 2);
+    return 1;
+}
+
+/* internals.kind(v): "object" or "array" for tables json marked (decoded
+ * ones included), else nil. */
+static int internal_kind(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE)
+        return 0;
+    if (metatable_is(L, 1, UV_OBJECT_MT) == 1)
+        lua_pushliteral(L, "object");
+    else if (metatable_is(L, 1, UV_ARRAY_MT) == 1)
+        lua_pushliteral(L, "array");
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static size_t skip_string(const char *t, size_t len, size_t i)
+{
+    for (i++; i < len && t[i] != '"'; i++)
+        if (t[i] == '\\')
+            i++;
+    return i + 1;
+}
+
+/* internals.skip(text, pos): the 1-based position just past the JSON value
+ * that starts at pos, in text already known to be valid; the editor walks
+ * only the containers on its path and skips every other value here. */
+static int internal_skip(lua_State *L)
+{
+    size_t len;
+    const char *t = luaL_checklstring(L, 1, &len);
+    lua_Integer pos = luaL_checkinteger(L, 2);
+    if (pos < 1 || (size_t)pos > len)
+        return luaL_error(L, "json skip: position %d out of range", (int)pos);
+    size_t i = (size_t)pos - 1, depth = 0;
+    do {
+        unsigned char c = (unsigned char)t[i];
+        if (c == '"') {
+            i = skip_string(t, len, i);
+        } else if (c == '{' || c == '[') {
+            depth++;
+            i++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+            i++;
+        } else if (depth == 0) {
+            /* a number or a literal */
+            while (i < len && (is_number_char((unsigned char)t[i]) || (t[i] >= 'a' && t[i] <= 'z')))
+                i++;
+        } else {
+            i++;
+        }
+    } while (depth > 0 && i < len);
+    lua_pushinteger(L, (lua_Integer)i + 1);
+    return 1;
+}
+
+static const luaL_Reg json_internal_functions[] = {
+    { "keys", internal_keys },
+    { "kind", internal_kind },
+    { "skip", internal_skip },
+    { "decode", json_decode },
+    { "encode", json_encode },
+    { "object", json_object },
+    { "array", json_array },
+    { "rename", json_rename },
+    { NULL, NULL },
+};
+
+static const char KEY_JSON_INTERNALS = 0;
+
+/* The registry's internals closure: builds the table once. */
+static int json_internals(lua_State *L)
+{
+    lua_createtable(L, 0, 10);
+    lua_pushvalue(L, UV_OBJECT_MT);
+    lua_pushvalue(L, UV_ARRAY_MT);
+    lua_pushvalue(L, UV_KEY_ORDERS);
+    luaL_setfuncs(L, json_internal_functions, 3);
+    lua_pushlightuserdata(L, JSON_NULL);
+    lua_setfield(L, -2, "null");
+    return 1;
+}
+
+void mig_json_push_internals(lua_State *L)
+{
+    luaL_checkstack(L, 8, "json");
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_JSON_INTERNALS) == LUA_TTABLE)
+        return;
+    if (lua_type(L, -1) != LUA_TFUNCTION)
+        luaL_error(L, "json internals: the json module is not open");
+    lua_call(L, 0, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_JSON_INTERNALS);
+}
+
+/* json.edit(text): a document over the text (lua/json_edit.lua). */
+static int json_edit(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    mig_push_doc_chunk(L, "lua/json_edit.lua"); /* the backend */
+    mig_push_doc(L);
+    lua_getfield(L, -1, "new");
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
 static const luaL_Reg json_functions[] = {
     { "decode", json_decode },
     { "encode", json_encode },
     { "array", json_array },
     { "object", json_object },
     { "rename", json_rename },
+    { "edit", json_edit },
     { "null", NULL },
     { NULL, NULL },
 };
@@ -1533,6 +1686,11 @@ void mig_open_json(lua_State *L)
     lua_pushvalue(L, -3);
     lua_pushcclosure(L, object_newindex, 3);
     lua_setfield(L, -4, "__newindex");
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, json_internals, 3);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_JSON_INTERNALS);
     luaL_setfuncs(L, json_functions, 3);
     lua_pushlightuserdata(L, JSON_NULL);
     lua_setfield(L, -2, "null");
