@@ -449,14 +449,24 @@ local function replace_at(text, info, path, depth, r, style)
     return replace_value(text, parent, child, v, r, style)
 end
 
--- Where new entries of block mapping m go and at which column. m nil: an
--- empty document.
-local function mapping_end(text, m)
+-- Where new entries of block mapping m go and at which column, as
+-- (text, pos, col, spaced): m nil is an empty document; an empty flow
+-- mapping ("key: {}") becomes a block one, its "{}" taken out of the text.
+local function mapping_end(text, m, style)
     if m == nil then
-        return #text + 1, 0
+        return text, #text + 1, 0, false
     end
     if m.kind ~= "map" then
         fail("not a mapping")
+    end
+    if m.flow and #m.entries == 0 and not m.anchor and not m.tag then
+        local head = sub(text, line_start(text, m.s), m.s - 1)
+        local _, key_end, indent = find(head, "^( *)[^ -][^\r\n]*:[ ]*$")
+        if key_end then
+            local cut = line_start(text, m.s) + #gsub(head, " +$", "") - 1
+            local rest = splice(text, cut + 1, m.e, "")
+            return rest, line_after(rest, cut), #indent + style.step, false
+        end
     end
     if m.flow then
         fail("inside a flow mapping")
@@ -466,7 +476,7 @@ local function mapping_end(text, m)
     -- siblings set apart by blank lines: a new one is set apart too
     local above = comments_above(text, line_start(text, last.key.s))
     local spaced = #entries > 1 and above > 1 and is_blank_line(text, line_start(text, above - 1))
-    return line_after(text, last_of(text, last.value)), col_of(text, entries[1].key.s), spaced
+    return text, line_after(text, last_of(text, last.value)), col_of(text, entries[1].key.s), spaced
 end
 
 -- Lines preceded by a blank one when `spaced`.
@@ -508,8 +518,8 @@ function backend.set(text, path, value)
     for i = depth + 1, #path do
         tail[#tail + 1] = path[i]
     end
-    local pos, col, spaced = mapping_end(text, m)
-    return insert_lines(text, pos, spaced_lines(nested_lines(tail, 1, value, col, style), spaced))
+    local out, pos, col, spaced = mapping_end(text, m, style)
+    return insert_lines(out, pos, spaced_lines(nested_lines(tail, 1, value, col, style), spaced))
 end
 
 -- With blank lines around the sibling, the new entry gets them too.
@@ -521,8 +531,8 @@ function backend.insert(text, path, value, opts)
         fail("the mapping to insert into does not exist")
     end
     local m = depth >= 0 and info.nodes[n - 1] or nil
-    local pos, col, spaced = mapping_end(text, m)
     local style = style_of(text)
+    local out, pos, col, spaced = mapping_end(text, m, style)
     local sibling = opts.after or opts.before
     local lines = spaced_lines(comment_lines(opts.comment, col), spaced and sibling == nil)
     for _, line in ipairs(entry_lines(path[n], value, col, style)) do
@@ -555,7 +565,7 @@ function backend.insert(text, path, value, opts)
             end
         end
     end
-    return insert_lines(text, pos, lines)
+    return insert_lines(out, pos, lines)
 end
 
 -- The span of the entry at path with the comment lines directly above
@@ -662,7 +672,8 @@ function backend.move(text, from, to)
     local parent_path = { table.unpack(to, 1, #to - 1) }
     local tinfo, depth = walk(rest, parent_path)
     local m = depth >= 0 and tinfo.nodes[depth] or nil
-    local pos, col, spaced = mapping_end(rest, m)
+    local pos, col, spaced
+    rest, pos, col, spaced = mapping_end(rest, m, style)
     local header = spaced_lines({}, spaced)
     for i = depth + 1, #parent_path do
         if math_type(parent_path[i]) == "integer" then

@@ -342,40 +342,37 @@ void mig_push_yaml_scan(lua_State *L)
 }
 
 /* ---- yaml.edit ------------------------------------------------------------------
- * Upvalues: yaml.decode, yaml.encode (as the module was opened: a script
- * replacing yaml.decode later cannot change what documents check against),
- * then lua/doc.lua's module and the backend, loaded on the first call so
- * that opening yaml costs nothing more. */
+ * Upvalues: yaml.encode as the module was opened (a script replacing it
+ * later cannot change what the editor writes), yaml.decode likewise, then
+ * the backend, built on the first call so that opening yaml costs nothing
+ * more. The document layer is lua/doc.lua, loaded by doc.c. */
 
-static void run_embedded(lua_State *L, const char *name, int nargs)
+static void push_backend(lua_State *L)
 {
+    const char *name = "lua/yaml_edit.lua";
     const mig_embedded *src = mig_embedded_find(name);
     if (src == NULL)
         luaL_error(L, "%s is not embedded in this build", name);
-    lua_pushfstring(L, "@%s", name);
-    if (luaL_loadbufferx(L, src->data, src->len, lua_tostring(L, -1), "t") != LUA_OK)
+    if (luaL_loadbufferx(L, src->data, src->len, "@lua/yaml_edit.lua", "t") != LUA_OK)
         lua_error(L);
-    lua_remove(L, -2);
-    lua_insert(L, -1 - nargs);
-    lua_call(L, nargs, 1);
+    mig_push_yaml_scan(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 2, 1);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_setfield(L, -2, "decode");
 }
 
 static int yaml_edit(lua_State *L)
 {
     luaL_checkstring(L, 1);
     lua_settop(L, 1);
-    if (lua_type(L, lua_upvalueindex(4)) == LUA_TNIL) {
-        run_embedded(L, "lua/doc.lua", 0);
+    if (lua_type(L, lua_upvalueindex(3)) == LUA_TNIL) {
+        push_backend(L);
         lua_replace(L, lua_upvalueindex(3));
-        mig_push_yaml_scan(L);
-        lua_pushvalue(L, lua_upvalueindex(2));
-        run_embedded(L, "lua/yaml_edit.lua", 2);
-        lua_pushvalue(L, lua_upvalueindex(1));
-        lua_setfield(L, -2, "decode");
-        lua_replace(L, lua_upvalueindex(4));
     }
-    lua_getfield(L, lua_upvalueindex(3), "new");
-    lua_pushvalue(L, lua_upvalueindex(4));
+    mig_push_doc(L);
+    lua_getfield(L, -1, "new");
+    lua_pushvalue(L, lua_upvalueindex(3));
     lua_pushvalue(L, 1);
     lua_call(L, 2, 1);
     return 1;
@@ -383,10 +380,9 @@ static int yaml_edit(lua_State *L)
 
 void mig_yaml_add_edit(lua_State *L)
 {
-    lua_getfield(L, -1, "decode");
-    lua_getfield(L, -2, "encode");
+    lua_getfield(L, -1, "encode");
+    lua_getfield(L, -2, "decode");
     lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushcclosure(L, yaml_edit, 4);
+    lua_pushcclosure(L, yaml_edit, 3);
     lua_setfield(L, -2, "edit");
 }
