@@ -133,6 +133,15 @@ local function remove_lines(text, a, b)
     return splice(text, a, b, "")
 end
 
+-- An entry set apart by blank lines leaves one blank line, not two.
+local function remove_entry(text, a, b)
+    local before_blank = a == 1 or is_blank_line(text, line_start(text, a - 1))
+    if before_blank and b < #text and is_blank_line(text, b + 1) then
+        b = line_after(text, b + 1) - 1
+    end
+    return remove_lines(text, a, b)
+end
+
 ---------------------------------------------------------------- the file's style
 
 -- The indentation step: the first indented content line's indentation.
@@ -618,7 +627,7 @@ function backend.delete(text, path)
     if count(parent) == 1 then
         return empty_collection(text, info, path, style_of(text))
     end
-    return remove_lines(text, first, last)
+    return remove_entry(text, first, last)
 end
 
 function backend.rename(text, path, new_key)
@@ -667,7 +676,7 @@ function backend.move(text, from, to)
     if count(parent) == 1 then
         rest = empty_collection(text, info, from, style)
     else
-        rest = remove_lines(text, first, last)
+        rest = remove_entry(text, first, last)
     end
     local parent_path = { table.unpack(to, 1, #to - 1) }
     local tinfo, depth = walk(rest, parent_path)

@@ -281,6 +281,82 @@ static void test_insert_into_an_empty_document(void **state)
           "return out == '# only a comment\\n# new\\na: 1\\n' or out");
 }
 
+/* ---- documents: yaml.edit ----------------------------------------------- */
+
+static const char CONFIG[] =
+    "# TeleClaude\n"
+    "computer:\n"
+    "  name: laptop   # shown in the menu\n"
+    "  api_url: https://api.example\n"
+    "\n"
+    "update:\n"
+    "  # the channel we follow\n"
+    "  channel: stable\n"
+    "  check_interval: 3600\n"
+    "\n"
+    "bots:\n"
+    "  - name: main\n"
+    "    token: ${TOKEN}\n"
+    "  - name: backup\n"
+    "    token: ${BACKUP}\n";
+
+/* Runs code with CONFIG as `...`. */
+static void check_config(lua_State *L, const char *code)
+{
+    lua_pushstring(L, CONFIG);
+    lua_setglobal(L, "CONFIG");
+    check(L, code);
+}
+
+/* The issue's "done when" list, through the document API, each edit
+ * changing only its own lines. */
+static void test_document_edits_of_the_done_when_list(void **state)
+{
+    check_config(*state,
+                 "local doc = yaml.edit(CONFIG)\n"
+                 "doc:rename('computer.api_url', 'api_endpoint')\n"
+                 "for i = 1, #doc:get('bots') do doc:rename({'bots', i, 'name'}, 'id') end\n"
+                 "doc:set('computer.name', 'workstation')\n"
+                 "doc:delete('update.check_interval')\n"
+                 "doc:insert('deployment', json.object(), {after = 'update', comment = 'Update channels'})\n"
+                 "doc:move('update.channel', 'deployment.channel')\n"
+                 "assert(doc:changed())\n"
+                 "local want = '# TeleClaude\\ncomputer:\\n  name: workstation   # shown in the menu\\n'\n"
+                 "  .. '  api_endpoint: https://api.example\\n\\nupdate: {}\\n\\n# Update channels\\n'\n"
+                 "  .. 'deployment:\\n  # the channel we follow\\n  channel: stable\\n\\nbots:\\n'\n"
+                 "  .. '  - id: main\\n    token: ${TOKEN}\\n  - id: backup\\n    token: ${BACKUP}\\n'\n"
+                 "return doc:text() == want or doc:text()");
+}
+
+/* A move of a whole section into another one, re-indented. */
+static void test_document_moves_a_section(void **state)
+{
+    check_config(*state,
+                 "local doc = yaml.edit(CONFIG)\n"
+                 "doc:move('update', 'computer.update')\n"
+                 "local want = '# TeleClaude\\ncomputer:\\n  name: laptop   # shown in the menu\\n'\n"
+                 "  .. '  api_url: https://api.example\\n  update:\\n    # the channel we follow\\n'\n"
+                 "  .. '    channel: stable\\n    check_interval: 3600\\n\\nbots:\\n'\n"
+                 "  .. '  - name: main\\n    token: ${TOKEN}\\n  - name: backup\\n    token: ${BACKUP}\\n'\n"
+                 "return doc:text() == want or doc:text()");
+}
+
+/* A refused edit raises naming the method, the path and the reason, and
+ * the document keeps its text; an equal value changes nothing. */
+static void test_document_refusals_leave_the_text(void **state)
+{
+    check(*state,
+          "local t = 'base: &b\\n  x: 1\\nuse: *b\\nlist: [1, 2]\\nk: v\\n'\n"
+          "local doc = yaml.edit(t)\n"
+          "local ok, err = pcall(doc.append, doc, 'list', 3)\n"
+          "assert(not ok and err:find('yaml.edit: append list: inside a flow sequence', 1, true), err)\n"
+          "ok, err = pcall(doc.set, doc, 'base.x', 2)\n"
+          "assert(not ok and err:find('yaml.edit: set base.x: the path has an anchor', 1, true), err)\n"
+          "assert(doc:text() == t and not doc:changed())\n"
+          "doc:set('k', 'v')\n"
+          "return doc:text() == t and not doc:changed()");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +386,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_move_reindents_to_the_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_follows_the_dash_column, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_into_an_empty_document, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_document_edits_of_the_done_when_list, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_document_moves_a_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_document_refusals_leave_the_text, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,7 +144,11 @@ def entry_lines(text, path, lines, whole=True):
     end = last_line(node)
     while first > 0 and lines[first - 1].lstrip().startswith("#"):
         first -= 1
-    return set(range(first, end + 1))
+    span = set(range(first, end + 1))
+    # an entry set apart by blank lines takes one of them along
+    if (first == 0 or not lines[first - 1].strip()) and end + 1 < len(lines) and not lines[end + 1].strip():
+        span |= {first - 1, end + 1} - {-1}
+    return span
 
 
 # ---- the cases ------------------------------------------------------------------------
@@ -297,8 +301,12 @@ def check_lines(before, after, touched, hunks, exact=False):
     if removed - touched:
         return "lines %s changed outside the edited entry" % sorted(removed - touched)
     # a deleted entry goes with the comment lines directly above it
-    if exact and touched - removed:
-        return "lines %s of the entry stayed" % sorted(touched - removed)
+    stayed = [i for i in touched - removed if a[i].strip()]
+    if exact and stayed:
+        return "lines %s of the entry stayed" % stayed
+    blanks = [i for i in removed if not a[i].strip()]
+    if len(blanks) > 1 and exact:
+        return "blank lines %s went with the entry" % blanks
     crlf = b"\r\n" in before
     for line in after.split(b"\n")[:-1]:
         if line.endswith(b"\r") != crlf:
