@@ -322,10 +322,10 @@ end
 -- Scans text along path and checks every container on it. Returns the
 -- scan and the depth of the deepest node that exists.
 local function walk(text, path)
-    if find(text, "^[ ]*\t") or find(text, "\n[ ]*\t") then
+    local info = scan(text, path)
+    if info.tabs then
         fail("tab indentation")
     end
-    local info = scan(text, path)
     if info.documents > 1 then
         fail("a file of several YAML documents")
     end
