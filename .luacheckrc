@@ -46,7 +46,7 @@ local modules = {
         "expand", "join", "read_json", "write_json", "read_yaml", "write_yaml",
     } },
     json = { fields = { "decode", "encode", "null", "array", "object", "rename" } },
-    yaml = { fields = { "decode", "encode", "null" } },
+    yaml = { fields = { "decode", "encode", "null", "edit" } },
     log = { fields = { "info", "warn", "error" } },
     semver = { fields = { "compare", "parse", "in_range" } },
     migration = { fields = {

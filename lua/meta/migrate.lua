@@ -326,6 +326,21 @@ function yaml.encode(value, options) end
 ---@type lightuserdata
 yaml.null = nil
 
+---Opens a YAML text as a document to edit in place (SPEC §5.1): get, has,
+---keys, set, insert, delete, rename, move, append, text, changed. Every
+---byte outside the entries an edit changes stays as it was (comments, blank
+---lines, quoting, key order, CRLF, a missing final newline); new entries
+---take their siblings' indentation and the file's sequence indentation.
+---An edit raises `yaml.edit: <method> <path>: <reason>` and leaves the text
+---unchanged for what it cannot splice safely: structure inside a flow
+---collection ({a: 1}, [1, 2]), an alias or anchored node on the path, a
+---merge key or a duplicate key in a mapping on the path, a key that is not
+---a string once resolved (on:, 1:) in the mapping it changes, tab
+---indentation, several documents. Raises like yaml.decode on invalid YAML.
+---@param text string
+---@return table document
+function yaml.edit(text) end
+
 -- ---- log --------------------------------------------------------------------
 
 ---Log lines for the update executor (MIGRATE_EVENT_LOG events and the
