@@ -43,9 +43,9 @@ local modules = {
     fs = { fields = {
         "read", "write", "exists", "is_file", "is_dir", "stat", "list", "mkdir",
         "remove", "remove_tree", "rename", "copy", "symlink", "readlink", "chmod",
-        "expand", "join", "read_json", "write_json", "read_yaml", "write_yaml",
+        "expand", "join", "read_json", "write_json", "read_yaml", "write_yaml", "edit",
     } },
-    json = { fields = { "decode", "encode", "null", "array", "object", "rename" } },
+    json = { fields = { "decode", "encode", "null", "array", "object", "rename", "edit" } },
     yaml = { fields = { "decode", "encode", "null", "edit" } },
     log = { fields = { "info", "warn", "error" } },
     semver = { fields = { "compare", "parse", "in_range" } },

@@ -116,3 +116,78 @@ function fs.write_yaml(p, value)
         rethrow(err, "fs.write", "fs.write_yaml")
     end
 end
+
+-- The editor for each format, looked up when fs.edit runs: yaml and dotenv
+-- may be modules a build or a later branch adds.
+local editors = {
+    json = function() return json.edit end,
+    yaml = function() return yaml_module().edit end,
+    dotenv = function() return type(dotenv) == "table" and dotenv.edit or nil end,
+}
+
+-- .json, .yml/.yaml, and .env files (".env" itself, "prod.env").
+local function format_of(p)
+    local name = p:match("[^/]*$")
+    if name:match("%.json$") then
+        return "json"
+    elseif name:match("%.ya?ml$") then
+        return "yaml"
+    elseif name:match("%.env$") or name == ".env" then
+        return "dotenv"
+    end
+    return nil
+end
+
+-- fs.edit(path, fn [, format]): fn edits a document of the file; the text
+-- is written back (atomically, keeping the mode) only if it changed.
+function fs.edit(p, fn, format)
+    check_string("edit", 1, p)
+    if type(fn) ~= "function" then
+        error(("bad argument #2 to 'edit' (function expected, got %s)"):format(type(fn)), 2)
+    end
+    if format ~= nil and editors[format] == nil then
+        error(('fs.edit: "%s": unknown format "%s" (json, yaml or dotenv)'):format(p, tostring(format)), 2)
+    end
+    -- A mutation, refused in check() before fn runs, even when fn would
+    -- change nothing: fs.write raises its "not allowed" before it looks at
+    -- its arguments, so calling it with none asks without writing.
+    local _, probe = pcall(fs.write)
+    if type(probe) == "string" and probe:find("^fs%.write: not allowed") then
+        error("fs.edit" .. probe:sub(#"fs.write" + 1), 2)
+    end
+    format = format or format_of(p)
+    if format == nil then
+        error(('fs.edit: "%s": cannot tell the format from the name; pass "json", "yaml" or "dotenv"'):format(p), 2)
+    end
+    local edit = editors[format]()
+    if type(edit) ~= "function" then
+        error(('fs.edit: "%s": %s documents are not available in this build'):format(p, format), 2)
+    end
+    local read, text = pcall(fs.read, p)
+    if not read then
+        rethrow(text, "fs.read", "fs.edit")
+    end
+    local opened, doc = pcall(edit, text)
+    if not opened then
+        if type(doc) ~= "string" then
+            error(doc, 0)
+        end
+        error(('fs.edit: "%s": %s'):format(p, doc), 2)
+    end
+    local ran, failure = pcall(fn, doc)
+    if not ran then
+        if type(failure) ~= "string" then
+            error(failure, 0)
+        end
+        -- the message keeps the script's line; the file is added to it
+        error(('%s (editing "%s"; nothing was written)'):format(failure, p), 0)
+    end
+    if not doc:changed() then
+        return false
+    end
+    local written, err = pcall(fs.write, p, doc:text())
+    if not written then
+        rethrow(err, "fs.write", "fs.edit")
+    end
+    return true
+end

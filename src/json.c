@@ -16,6 +16,7 @@
 #include <cJSON.h>
 #include <lauxlib.h>
 
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,9 @@ typedef struct syntax_problem {
     size_t pos;       /* byte offset of the problem */
     size_t token_len; /* PROBLEM_INTEGER_RANGE: length of the integer */
     char reason[96];  /* PROBLEM_SYNTAX */
+    /* the text holds what cJSON cannot take as it is (a \u0000 escape, a
+     * number longer than its buffer): decode works on a patched copy */
+    bool needs_copy;
 } syntax_problem;
 
 static bool syntax_fail(syntax_problem *r, size_t pos, const char *fmt, ...)
@@ -308,10 +312,10 @@ static bool lex_escape(const char *text, size_t len, size_t *pos, syntax_problem
     }
     if (!read_hex4(text, len, i + 2, &code))
         return syntax_fail(r, i, "invalid \\u escape (four hex digits expected)");
-    /* cJSON hands strings back NUL-terminated: a NUL inside would silently
-     * cut the string short. */
+    /* cJSON hands strings back NUL-terminated: a NUL inside would cut the
+     * string short, so such texts take the slower path of decode_copy(). */
     if (code == 0)
-        return syntax_fail(r, i, "\\u0000 in a string is not supported");
+        r->needs_copy = true;
     if (code >= 0xDC00 && code <= 0xDFFF)
         return syntax_fail(r, i, "unpaired surrogate \\u%04X", code);
     if (code >= 0xD800 && code <= 0xDBFF) {
@@ -417,7 +421,7 @@ static bool lex_number(const char *text, size_t len, size_t *pos, syntax_problem
         return false;
     }
     if (i - start > JSON_MAX_NUMBER_LEN)
-        return syntax_fail(r, start, "number longer than %d characters", JSON_MAX_NUMBER_LEN);
+        r->needs_copy = true; /* cJSON would cut it short: see push_number */
     *pos = i;
     return true;
 }
@@ -592,6 +596,7 @@ static void check_syntax(const char *text, size_t len, syntax_problem *r, size_t
     s.depth = 0;
     s.expect = EXPECT_VALUE;
     r->problem = PROBLEM_NONE;
+    r->needs_copy = false;
     for (;;) {
         s.pos = skip_whitespace(text, len, s.pos);
         if (s.pos >= len) {
@@ -655,6 +660,8 @@ typedef struct decoder {
     const char *text;
     size_t len;
     size_t next_number; /* where the search for the next number token starts */
+    bool strings_from_text; /* strings decoded from the text, not cJSON's */
+    size_t next_string;     /* then: where the next string token is sought */
 } decoder;
 
 /* Finds the next number token in the text: the k-th number of the tree (in
@@ -681,6 +688,84 @@ static bool next_number_token(lua_State *L, decoder *d, size_t *start)
     return integer;
 }
 
+/* A number token too long for cJSON's buffer (the copy cJSON saw has a 0
+ * there): strtod over a copy, with the locale's decimal point as cJSON
+ * does. */
+static double long_number(lua_State *L, const char *token, size_t len)
+{
+    char *copy = lua_newuserdatauv(L, len + 1, 0);
+    char point = localeconv()->decimal_point[0];
+    for (size_t i = 0; i < len; i++)
+        copy[i] = token[i] == '.' ? point : token[i];
+    copy[len] = '\0';
+    double value = strtod(copy, NULL);
+    lua_pop(L, 1);
+    return value;
+}
+
+static void push_utf8(luaL_Buffer *b, unsigned code)
+{
+    if (code < 0x80) {
+        luaL_addchar(b, (char)code);
+    } else if (code < 0x800) {
+        luaL_addchar(b, (char)(0xC0 | (code >> 6)));
+        luaL_addchar(b, (char)(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+        luaL_addchar(b, (char)(0xE0 | (code >> 12)));
+        luaL_addchar(b, (char)(0x80 | ((code >> 6) & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | (code & 0x3F)));
+    } else {
+        luaL_addchar(b, (char)(0xF0 | (code >> 18)));
+        luaL_addchar(b, (char)(0x80 | ((code >> 12) & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | ((code >> 6) & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | (code & 0x3F)));
+    }
+}
+
+/* Pushes the next string token of the text, unescaped, NULs included: the
+ * k-th string of the tree (keys included, in document order) is the k-th
+ * string token, as numbers and literals hold no quote. The syntax check
+ * has validated every escape. */
+static void push_string_from_text(lua_State *L, decoder *d)
+{
+    const char *t = d->text;
+    size_t i = d->next_string, len = d->len;
+    luaL_Buffer b;
+    while (i < len && t[i] != '"')
+        i++;
+    if (i >= len)
+        luaL_error(L, "json.decode: internal error: string tokens out of step");
+    luaL_buffinit(L, &b);
+    for (i++; i < len && t[i] != '"'; i++) {
+        if (t[i] != '\\') {
+            luaL_addchar(&b, t[i]);
+            continue;
+        }
+        char c = t[++i];
+        unsigned code, low;
+        switch (c) {
+        case 'b': luaL_addchar(&b, '\b'); break;
+        case 'f': luaL_addchar(&b, '\f'); break;
+        case 'n': luaL_addchar(&b, '\n'); break;
+        case 'r': luaL_addchar(&b, '\r'); break;
+        case 't': luaL_addchar(&b, '\t'); break;
+        case 'u':
+            read_hex4(t, len, i + 1, &code);
+            i += 4;
+            if (code >= 0xD800 && code <= 0xDBFF) {
+                read_hex4(t, len, i + 3, &low);
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                i += 6;
+            }
+            push_utf8(&b, code);
+            break;
+        default: luaL_addchar(&b, c); break; /* " \ / */
+        }
+    }
+    d->next_string = i + 1;
+    luaL_pushresult(&b);
+}
+
 static void push_number(lua_State *L, decoder *d, const cJSON *item)
 {
     size_t start, shown, line, column;
@@ -690,8 +775,11 @@ static void push_number(lua_State *L, decoder *d, const cJSON *item)
         lua_pushinteger(L, (lua_Integer)item->valuedouble);
         return;
     }
-    if (isfinite(item->valuedouble)) {
-        lua_pushnumber(L, item->valuedouble);
+    double value = item->valuedouble;
+    if (d->next_number - start > JSON_MAX_NUMBER_LEN)
+        value = long_number(L, d->text + start, d->next_number - start);
+    if (isfinite(value)) {
+        lua_pushnumber(L, value);
         return;
     }
     shown = d->next_number - start;
@@ -712,7 +800,10 @@ static void push_member(lua_State *L, decoder *d, const cJSON *child, int depth,
                         int order, lua_Integer *listed)
 {
     const char *key = child->string != NULL ? child->string : "";
-    lua_pushlstring(L, key, strlen(key)); /* not lua_pushstring: see push_value */
+    if (d->strings_from_text)
+        push_string_from_text(L, d);
+    else
+        lua_pushlstring(L, key, strlen(key)); /* not lua_pushstring: see push_value */
     lua_pushvalue(L, -1);
     if (lua_rawget(L, object) == LUA_TNIL) {
         lua_pushvalue(L, -2);
@@ -762,6 +853,10 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
     case cJSON_True: lua_pushboolean(L, 1); break;
     case cJSON_Number: push_number(L, d, item); break;
     case cJSON_String:
+        if (d->strings_from_text) {
+            push_string_from_text(L, d);
+            break;
+        }
         /* lua_pushstring would first strcmp the text against the strings
          * it last saw at colliding addresses, a cache that cJSON's fresh
          * pointers never hit */
@@ -786,7 +881,7 @@ static void push_value(lua_State *L, decoder *d, const cJSON *item, int depth)
  * large as cJSON's tree will be: cJSON allocates with malloc, which the
  * script's memory limit does not see, and this reservation (never written,
  * so mostly never resident) makes the limit apply to the tree as well. */
-static void check_text(lua_State *L, const char *text, size_t len)
+static bool check_text(lua_State *L, const char *text, size_t len)
 {
     syntax_problem problem;
     size_t tree_bytes = 0;
@@ -799,6 +894,7 @@ static void check_text(lua_State *L, const char *text, size_t len)
     if (tree_bytes == SIZE_MAX)
         luaL_error(L, "json.decode: text too large");
     lua_newuserdatauv(L, tree_bytes, 0);
+    return problem.needs_copy;
 }
 
 /* Runs protected (lua_pcall) with the decoder as a light userdata: any
@@ -810,15 +906,54 @@ static int decode_tree(lua_State *L)
     return 1;
 }
 
+/* Pushes (and returns) a copy of the valid text that cJSON can parse, of
+ * the same length so that offsets stay: each \u0000 escape becomes \u0020
+ * (the strings are then read from the text itself) and each number token
+ * too long for cJSON becomes a 0 padded with spaces (push_number reads it
+ * from the text). Only texts holding either pay for this. */
+static const char *patched_copy(lua_State *L, const char *text, size_t len)
+{
+    char *copy = lua_newuserdatauv(L, len + 1, 0);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    for (size_t i = 0; i < len;) {
+        if (copy[i] == '"') {
+            for (i++; i < len && copy[i] != '"'; i++) {
+                if (copy[i] != '\\')
+                    continue;
+                if (copy[i + 1] == 'u' && memcmp(copy + i + 2, "0000", 4) == 0)
+                    copy[i + 4] = '2';
+                i++;
+            }
+            i++;
+        } else if (copy[i] == '-' || is_digit((unsigned char)copy[i])) {
+            size_t start = i;
+            while (i < len && is_number_char((unsigned char)copy[i]))
+                i++;
+            if (i - start > JSON_MAX_NUMBER_LEN) {
+                copy[start] = '0';
+                memset(copy + start + 1, ' ', i - start - 1);
+            }
+        } else {
+            i++;
+        }
+    }
+    return copy;
+}
+
 static int json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    decoder d = { NULL, text, len, 0 };
+    decoder d = { NULL, text, len, 0, false, 0 };
+    const char *parsed = text;
     int status;
     lua_settop(L, 1);
-    luaL_checkstack(L, 6, "json.decode");
-    check_text(L, text, len);
+    luaL_checkstack(L, 7, "json.decode");
+    if (check_text(L, text, len)) {
+        parsed = patched_copy(L, text, len);
+        d.strings_from_text = true;
+    }
     /* allocated before the tree exists, so that no allocation failure can
      * strand it */
     lua_pushvalue(L, UV_OBJECT_MT);
@@ -828,7 +963,8 @@ static int json_decode(lua_State *L)
     /* where the syntax check began, past a byte order mark: cJSON would
      * skip one only when a byte follows it */
     d.next_number = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    d.tree = cJSON_ParseWithLengthOpts(text + d.next_number, len - d.next_number, NULL, 0);
+    d.next_string = d.next_number;
+    d.tree = cJSON_ParseWithLengthOpts(parsed + d.next_number, len - d.next_number, NULL, 0);
     if (d.tree == NULL) /* the text is valid: cJSON's malloc failed */
         return luaL_error(L, "json.decode: not enough memory");
     lua_pushlightuserdata(L, &d);

@@ -484,7 +484,6 @@ static void test_invalid_json_is_reported_with_line_and_column(void **state)
         { "[\"a\nb\"]", "at line 1, column 4 (byte 3): control character U+000A in a string" },
         { "[\"\xff\"]", "at line 1, column 3 (byte 2): invalid UTF-8 in a string" },
         { "[\"\xc0\xaf\"]", "invalid UTF-8 in a string" },
-        { "[\"\\u0000\"]", "\\u0000 in a string is not supported" },
         { "[\"\\ud800\"]", "unpaired surrogate \\uD800" },
         { "[\"\\udc00\\ud800\"]", "unpaired surrogate \\uDC00" },
         { "[\"\\u12G4\"]", "invalid \\u escape" },
@@ -496,8 +495,6 @@ static void test_invalid_json_is_reported_with_line_and_column(void **state)
         { "{\"a\":1,}", "unexpected '}'" },
         { "[}", "unexpected '}'" },
         { "{1:2}", "unexpected '1' (expected a string key)" },
-        { "[0.1234567890123456789012345678901234567890123456789012345678901234]",
-          "at line 1, column 2 (byte 1): number longer than 63 characters" },
     };
     lua_State *L = *state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -749,7 +749,7 @@ static int env_int(const char *name, int dflt)
 typedef struct sizes {
     bool tiny;
     int reps, reps_slow;
-    size_t copy_bytes, write_bytes, json_bytes;
+    size_t copy_bytes, write_bytes, json_bytes, edit_bytes;
     tree small, big; /* 1,000 and 10,000 no-op migrations in 100 versions */
 } sizes;
 
@@ -933,6 +933,45 @@ static void scenario_yaml_edit(sizes *z)
     free((char *)c.data);
 }
 
+/* A document edit against one json.decode of the same file, both timed
+ * inside migrate(): an edit should cost about one re-parse (the check
+ * after it decodes the new text once), never work quadratic in the file. */
+typedef struct edit_ctx {
+    call_ctx edit, decode;
+} edit_ctx;
+
+static bool edit_subject(void *p, double *sec)
+{
+    return call_subject(&((edit_ctx *)p)->edit, sec);
+}
+
+static bool edit_floor(void *p, double *sec)
+{
+    return call_subject(&((edit_ctx *)p)->decode, sec);
+}
+
+static void scenario_edit(sizes *z)
+{
+    double s = NAN, f = NAN;
+    cpu_clock = true;
+    edit_ctx e = {0};
+    e.edit.data = make_config(z->edit_bytes, &e.edit.bytes);
+    /* the document is opened (and doc.lua loaded) before the first mark */
+    make_call_tree(&e.edit, "edit",
+                   "local d = json.edit(fs.read(migration.home .. '/edit.json'))",
+                   "d:set({'sessions', 500, 'limits', 'cpu'}, 99); local out = d:text()");
+    make_call_tree(&e.decode, "edit-floor", "local text = fs.read(migration.home .. '/edit.json')",
+                   "local v = json.decode(text)");
+    bool ok = e.edit.data != NULL;
+    if (ok) {
+        write_file(at("edit.json"), e.edit.data, e.edit.bytes);
+        ok = measure(edit_subject, edit_floor, &e, z->reps, &s, &f);
+    }
+    add_row((row){"json doc:set + text, 1 MB", "s", "<= 3", s, f, s / f, 3.0, ok, 0, NULL});
+    free(e.edit.data);
+    unlink(at("edit.json"));
+}
+
 static void scenario_write(sizes *z)
 {
     double s = NAN, f = NAN;
@@ -1040,6 +1079,7 @@ int main(int argc, char **argv)
     z.copy_bytes = z.tiny ? (size_t)4 << 20 : (size_t)1 << 30;
     z.write_bytes = z.tiny ? (size_t)4 << 20 : (size_t)100 << 20;
     z.json_bytes = z.tiny ? (size_t)200 << 10 : (size_t)10 << 20;
+    z.edit_bytes = z.tiny ? (size_t)200 << 10 : (size_t)1 << 20;
     z.reps = env_int("BENCH_REPS", z.tiny ? 3 : 5);
     z.reps_slow = env_int("BENCH_REPS", 3);
     const char *base = getenv("BENCH_DIR") ? getenv("BENCH_DIR")
@@ -1060,8 +1100,9 @@ int main(int argc, char **argv)
         void (*run)(sizes *);
     } scenarios[] = {
         {"durable", scenario_durable}, {"dry", scenario_dry},   {"nothing", scenario_nothing},
-        {"memory", scenario_memory},   {"json", scenario_json}, {"write", scenario_write},
-        {"copy", scenario_copy},       {"yaml_edit", scenario_yaml_edit},
+        {"memory", scenario_memory},   {"json", scenario_json}, {"edit", scenario_edit},
+        {"yaml_edit", scenario_yaml_edit}, {"write", scenario_write},
+        {"copy", scenario_copy},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
         if (!want(scenarios[i].name))

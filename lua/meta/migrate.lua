@@ -228,6 +228,18 @@ function fs.read_yaml(path) end
 ---@param path string
 ---@param value any
 function fs.write_yaml(path, value) end
+---Edits a file in place (SPEC §5.1): reads it, calls `fn(doc)` with a
+---document of its text, and writes the text back atomically (keeping the
+---file's mode) only if `doc:changed()`. The format comes from the name
+---(`.json`; `.yml`/`.yaml`; `.env`, `prod.env`) or from `format`. Returns
+---whether it wrote. A mutation: raises `fs.edit: not allowed: ...` in
+---check(), before fn runs. Errors name the file; an error inside fn leaves
+---the file untouched.
+---@param path string
+---@param fn fun(doc: migrate.Document)
+---@param format? "json"|"yaml"|"dotenv"
+---@return boolean written
+function fs.edit(path, fn, format) end
 
 -- ---- json -----------------------------------------------------------------
 
@@ -340,6 +352,96 @@ yaml.null = nil
 ---@param text string
 ---@return table document
 function yaml.edit(text) end
+---A document over JSON text (SPEC §5.1): edits splice the text, so the
+---file keeps its indentation (spaces or tabs), its `"a": 1` or `"a":1`,
+---its line endings and a missing final newline. JSON has no comments:
+---insert's `comment` option raises. Raises `json.edit: json.decode: ...`
+---when the text is not JSON.
+---@param text string
+---@return migrate.Document
+function json.edit(text) end
+
+-- ---- documents ----------------------------------------------------------------
+
+---A path: an array of keys and 1-based sequence indices
+---(`{"computer", "trusted_dirs", 2, "path"}`) or dot-separated keys
+---(`"redis.url"`).
+---@alias migrate.Path string|(string|integer)[]
+
+---@class migrate.InsertOptions
+---@field after? string the sibling key to insert after
+---@field before? string the sibling key to insert before
+---@field comment? string a comment line above the entry (YAML, .env; without "#")
+
+---The text of a config file, edited by splicing: every byte outside the
+---entries an edit changes stays as it was. After each edit the document
+---re-parses its text and checks it decodes to the old value with exactly
+---that change (key order included); otherwise, and whenever the edit cannot
+---be made safely, it raises `<format>.edit: <method> <path>: <reason>` and
+---keeps its text.
+---@class migrate.Document
+local Document = {}
+
+---The value at path, decoded as the format's decode does (a copy); nil if
+---absent.
+---@param path migrate.Path
+---@return any
+function Document:get(path) end
+
+---Whether path is present (also when its value is null).
+---@param path migrate.Path
+---@return boolean
+function Document:has(path) end
+
+---A mapping's keys in file order (the document's top level when path is
+---nil). Raises when it is not a mapping.
+---@param path? migrate.Path
+---@return string[]
+function Document:keys(path) end
+
+---Replaces the value at path. A missing key is added at the end of its
+---mapping; missing parents are created as mappings. Setting a value equal
+---to the current one changes nothing.
+---@param path migrate.Path
+---@param value any
+function Document:set(path, value) end
+
+---Adds a key that must not exist yet: after or before a named sibling, or
+---last.
+---@param path migrate.Path
+---@param value any
+---@param options? migrate.InsertOptions
+function Document:insert(path, value, options) end
+
+---Removes the entry (in YAML and .env with the comment lines directly
+---above it). Returns true if it was there; false, changing nothing, if not.
+---@param path migrate.Path
+---@return boolean
+function Document:delete(path) end
+
+---Changes the key only, keeping its place. Raises if new_key exists.
+---@param path migrate.Path
+---@param new_key string
+function Document:rename(path, new_key) end
+
+---Moves an entry to the end of another mapping, re-indented. `from` must
+---exist, `to` must not; to's parent must exist.
+---@param from migrate.Path
+---@param to migrate.Path
+function Document:move(from, to) end
+
+---Adds an item at the end of the sequence at path.
+---@param path migrate.Path
+---@param value any
+function Document:append(path, value) end
+
+---The edited text (also `tostring(doc)`).
+---@return string
+function Document:text() end
+
+---Whether any edit changed the text.
+---@return boolean
+function Document:changed() end
 
 -- ---- log --------------------------------------------------------------------
 
