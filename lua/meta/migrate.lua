@@ -350,7 +350,7 @@ yaml.null = nil
 ---a string once resolved (on:, 1:) in the mapping it changes, tab
 ---indentation, several documents. Raises like yaml.decode on invalid YAML.
 ---@param text string
----@return table document
+---@return migrate.Document
 function yaml.edit(text) end
 ---A document over JSON text (SPEC §5.1): edits splice the text, so the
 ---file keeps its indentation (spaces or tabs), its `"a": 1` or `"a":1`,
