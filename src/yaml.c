@@ -772,7 +772,7 @@ static void check_key(lua_State *L, yaml_mark_t mark)
         fail_at(L, mark, "found unhashable key (a %s)",
                 is_marked(L, -1, UV_OBJECT_MT) ? "mapping" : "sequence");
     if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1))
-        fail_at(L, mark, "a key that is not a number (.nan) cannot be a Lua table key");
+        fail_at(L, mark, "a .nan key (Lua tables cannot hold one)");
     if (lua_touserdata(L, -1) == VALUE_KEY) {
         lua_pop(L, 1);
         lua_pushliteral(L, "=");
