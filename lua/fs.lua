@@ -121,7 +121,7 @@ end
 -- may be modules a build or a later branch adds.
 local editors = {
     json = function() return json.edit end,
-    yaml = function() return yaml_module().edit end,
+    yaml = function() return type(yaml) == "table" and yaml.edit or nil end,
     dotenv = function() return type(dotenv) == "table" and dotenv.edit or nil end,
 }
 
