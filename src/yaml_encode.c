@@ -82,6 +82,8 @@ static void out_char(encoder *e, char c)
 
 static void out_spaces(encoder *e, int n)
 {
+    if (n <= 0)
+        return; /* memset on a not yet allocated buffer is undefined, even of 0 bytes */
     out_reserve(e, (size_t)n);
     memset(e->out + e->len, ' ', (size_t)n);
     e->len += (size_t)n;
