@@ -43,9 +43,10 @@ local modules = {
     fs = { fields = {
         "read", "write", "exists", "is_file", "is_dir", "stat", "list", "mkdir",
         "remove", "remove_tree", "rename", "copy", "symlink", "readlink", "chmod",
-        "expand", "join", "read_json", "write_json", "edit",
+        "expand", "join", "read_json", "write_json", "read_yaml", "write_yaml", "edit",
     } },
     json = { fields = { "decode", "encode", "null", "array", "object", "rename", "edit" } },
+    yaml = { fields = { "decode", "encode", "null", "edit" } },
     dotenv = { fields = { "decode", "edit" } },
     log = { fields = { "info", "warn", "error" } },
     semver = { fields = { "compare", "parse", "in_range" } },
@@ -85,6 +86,7 @@ files["lua"] = { std = "migration_env" }
 -- linted for syntax and stray globals, not for what its stubs leave unused.
 files["lua/meta"] = {
     std = "migration_env",
-    globals = { "check", "migrate", "print", "warn", "fs", "json", "log", "semver", "migration" },
+    globals = { "check", "migrate", "print", "warn", "fs", "json", "yaml", "log", "semver",
+                "migration" },
     ignore = { "212" }, -- unused argument
 }

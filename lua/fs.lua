@@ -1,7 +1,8 @@
 -- fs helpers written in Lua over the C primitives of src/fs.c.
--- The sandbox runs this chunk with (fs, json) and it adds to fs.
+-- The sandbox runs this chunk with (fs, json, yaml_module) and it adds to
+-- fs; yaml_module() returns the yaml table (opened on first use).
 -- Errors are raised with level 2 so that the script's line is blamed.
-local fs, json = ...
+local fs, json, yaml_module = ...
 
 local function check_string(fn, i, value)
     if type(value) ~= "string" then
@@ -79,6 +80,40 @@ function fs.write_json(p, value)
     local written, err = pcall(fs.write, p, text .. "\n")
     if not written then
         rethrow(err, "fs.write", "fs.write_json")
+    end
+end
+
+function fs.read_yaml(p)
+    check_string("read_yaml", 1, p)
+    local read, text = pcall(fs.read, p)
+    if not read then
+        rethrow(text, "fs.read", "fs.read_yaml")
+    end
+    local decoded, value = pcall(yaml_module().decode, text)
+    if not decoded then
+        if type(value) ~= "string" then
+            error(value, 0)
+        end
+        error(('fs.read_yaml: "%s": %s'):format(p, value), 2)
+    end
+    return value
+end
+
+-- Block style, as people keep config files (comments are not kept: to
+-- change a commented file in place, use fs.edit); written through
+-- fs.write, so atomically and keeping the file's mode.
+function fs.write_yaml(p, value)
+    check_string("write_yaml", 1, p)
+    local encoded, text = pcall(yaml_module().encode, value)
+    if not encoded then
+        if type(text) ~= "string" then
+            error(text, 0)
+        end
+        error(('fs.write_yaml: "%s": %s'):format(p, text), 2)
+    end
+    local written, err = pcall(fs.write, p, text)
+    if not written then
+        rethrow(err, "fs.write", "fs.write_yaml")
     end
 end
 

@@ -188,14 +188,41 @@ void mig_push_doc(lua_State *L);
  * of memory. mig_strdup_cut(s): strlen(s) bytes, MIGRATE_MAX_SCRIPT_TEXT. */
 char *mig_strndup_cut(const char *s, size_t len, size_t max);
 char *mig_strdup_cut(const char *s);
-/* ---- dotenv module (dotenv.c, lua/dotenv.lua) ---------------------------- */
 
+/* ---- dotenv module (dotenv.c, lua/dotenv.lua) ---------------------------- */
 
 /* Replaces the json table on top of the stack with the `dotenv` table:
  * decode (python-dotenv 0.21's dotenv_values(interpolate=False)) and edit
  * (a .env document). with_backend (tests): the document backend is pushed
  * after it. Raises if lua/dotenv.lua is not embedded. */
 void mig_open_dotenv(lua_State *L, bool with_backend);
+
+/* The light userdata that is json.null (and yaml.null). */
+void *mig_json_null(void);
+
+/* ---- yaml module (yaml.c, yaml_encode.c) ----------------------------------- */
+
+/* Pushes the `yaml` table: decode, encode, null. `json_decode` is the stack
+ * index of json.decode as mig_open_json made it (taken before any script
+ * ran): yaml shares its upvalues, the marker metatables and the key-order
+ * registry, so that a decoded mapping is a json object (key order kept,
+ * json.encode-able) and an empty sequence a json array. */
+void mig_open_yaml(lua_State *L, int json_decode);
+
+/* yaml.encode(value [, {indent = n}]), a C closure over the same three
+ * upvalues as json's functions (object metatable, array metatable, key
+ * orders). */
+int mig_yaml_encode(lua_State *L);
+
+/* ---- YAML node positions (yaml_doc.c) ------------------------------------ */
+/* Pushes scan(text, path), the primitive under lua/yaml_edit.lua: the byte
+ * range, style, anchor and tag of each node along path (an array of string
+ * keys and 1-based indices) and of the children of each container on it;
+ * raises on invalid YAML. */
+void mig_push_yaml_scan(lua_State *L);
+/* Sets yaml.edit(text) -> document (SPEC §5.1) in the yaml table on top of
+ * the stack, which already holds decode and encode. */
+void mig_yaml_add_edit(lua_State *L);
 
 /* ---- Reports (report.c) ---------------------------------------------------- */
 

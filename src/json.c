@@ -1964,6 +1964,11 @@ static const luaL_Reg json_functions[] = {
     { NULL, NULL },
 };
 
+void *mig_json_null(void)
+{
+    return JSON_NULL;
+}
+
 void mig_open_json(lua_State *L)
 {
     luaL_checkstack(L, 8, "json");

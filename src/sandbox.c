@@ -64,7 +64,7 @@ struct mig_sandbox {
 
 /* Registry keys (their addresses are unique, their values irrelevant). */
 static const char KEY_CHECK = 'c', KEY_MIGRATE = 'm', KEY_LOADED = 'l', LOADING = 'L',
-                  KEY_LAZY = 'z', KEY_JSON = 'j';
+                  KEY_LAZY = 'z', KEY_YAML = 'y', KEY_YAML_OPENER = 'Y', KEY_JSON = 'j';
 
 static const char READONLY_TOP[] =
     "the top level of a script runs when it is loaded and must not change anything; "
@@ -1024,6 +1024,25 @@ static int lazy_newindex(lua_State *L)
     return 0;
 }
 
+/* The `yaml` module opens on first use too (most scripts never touch it).
+ * Its opener holds json.decode as the sandbox made it: yaml shares its
+ * upvalues (marker metatables, key orders), and a script may have replaced
+ * json.decode by the time yaml opens. */
+#define LAZY_YAML "yaml"
+
+/* One yaml table per sandbox, whoever asks first (the global or
+ * fs.read_yaml): kept in the registry, where scripts cannot replace it. */
+static int open_yaml_lazily(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_YAML) == LUA_TTABLE)
+        return 1;
+    lua_pop(L, 1);
+    mig_open_yaml(L, lua_upvalueindex(1));
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_YAML);
+    return 1;
+}
+
 static void open_lazy_libraries(lua_State *L)
 {
     int top = lua_gettop(L);
@@ -1033,6 +1052,8 @@ static void open_lazy_libraries(lua_State *L)
         open_lazy(L, top + 1, top + 2);
         lua_settop(L, top + 1);
     }
+    lua_pushliteral(L, LAZY_YAML);
+    open_lazy(L, top + 1, top + 2);
     lua_settop(L, top);
 }
 
@@ -1049,6 +1070,15 @@ static void defer_libraries(lua_State *L)
         lua_pushcfunction(L, lib->func);
         lua_setfield(L, -2, lib->name);
     }
+    lua_pushglobaltable(L);
+    lua_pushliteral(L, "json");
+    lua_rawget(L, -2);
+    lua_getfield(L, -1, "decode");
+    lua_pushcclosure(L, open_yaml_lazily, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_YAML_OPENER);
+    lua_setfield(L, -4, LAZY_YAML);
+    lua_pop(L, 2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_LAZY);
     lua_pushglobaltable(L);
     lua_createtable(L, 0, 4);
@@ -1102,7 +1132,8 @@ static void open_base_libraries(lua_State *L)
  * new key or pairs(fs) runs lua/fs.lua, drops the metatable and answers as
  * if the helpers had always been there. */
 
-/* Upvalue 1: the json table. Runs lua/fs.lua with (fs, json) once. */
+/* Upvalue 1: the json table. Runs lua/fs.lua with (fs, json, the yaml
+ * module's opener) once. */
 static void load_fs_helpers(lua_State *L, int fs)
 {
     if (!lua_getmetatable(L, fs))
@@ -1118,7 +1149,8 @@ static void load_fs_helpers(lua_State *L, int fs)
         lua_error(L);
     lua_pushvalue(L, fs);
     lua_pushvalue(L, lua_upvalueindex(1));
-    lua_call(L, 2, 0);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_YAML_OPENER);
+    lua_call(L, 3, 0);
 }
 
 static int fs_lazy_index(lua_State *L)

@@ -835,6 +835,104 @@ static void scenario_json(sizes *z)
     unlink(at("config.json"));
 }
 
+/* ---- yaml.edit: one edit on a 1 MB config ------------------------------------------------
+ * An edit must cost about one re-parse, not work quadratic in the file:
+ * doc:set + doc:text() (the document already open) against one
+ * yaml.decode of the same text, in one Lua state without the sandbox. */
+
+/* A commented config.yml as the daemon keeps it, grown with sessions. */
+static char *make_yaml_config(size_t target, size_t *len)
+{
+    size_t cap = target + 4096, n = 0;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return NULL;
+    n += (size_t)snprintf(s + n, cap - n, "# TeleClaude daemon configuration (bench)\n"
+                                          "version: 3\n\nsessions:\n  # one entry per session\n");
+    for (int i = 0; n + 600 < target; i++)
+        n += (size_t)snprintf(s + n, cap - n,
+                              "  - id: session-%06d\n    name: user %d on host-%d   # who\n"
+                              "    port: %d\n    enabled: %s\n    ratio: %.3f\n    tags:\n"
+                              "      - alpha\n      - gamma-%d\n"
+                              "    limits: {cpu: %d, memory: %d, files: null}\n"
+                              "    path: \"/srv/data/%d\"\n",
+                              i, i, i % 97, 1024 + i % 50000, i % 2 ? "true" : "false",
+                              (double)(i % 1000) / 7.0, i % 13, i % 8, 256 * (i % 16), i);
+    n += (size_t)snprintf(s + n, cap - n, "\n# who runs it\nowner: ops\n");
+    *len = n;
+    return s;
+}
+
+typedef struct yaml_edit_ctx {
+    lua_State *L;
+    const char *data;
+    size_t bytes;
+} yaml_edit_ctx;
+
+static bool lua_timed(lua_State *L, const char *code, const char *text, size_t len, double *sec)
+{
+    if (luaL_loadstring(L, code) != LUA_OK)
+        return false;
+    lua_pushlstring(L, text, len);
+    double t0 = now();
+    bool ok = lua_pcall(L, 1, 0, 0) == LUA_OK;
+    *sec = now() - t0;
+    if (!ok) {
+        fprintf(stderr, "bench: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_gc(L, LUA_GCCOLLECT);
+    return ok;
+}
+
+static bool yaml_edit_subject(void *p, double *sec)
+{
+    yaml_edit_ctx *c = p;
+    /* the document opens outside the timed part: a second chunk times the
+     * edit alone */
+    lua_pushlstring(c->L, c->data, c->bytes);
+    lua_setglobal(c->L, "bench_text");
+    if (luaL_dostring(c->L, "bench_doc = yaml.edit(bench_text)") != LUA_OK) {
+        fprintf(stderr, "bench: %s\n", lua_tostring(c->L, -1));
+        return false;
+    }
+    return lua_timed(c->L,
+                     "bench_doc:set('owner', 'platform team')\n"
+                     "assert(#bench_doc:text() > 0)\n"
+                     "bench_doc = nil",
+                     "", 0, sec);
+}
+
+static bool yaml_decode_floor(void *p, double *sec)
+{
+    yaml_edit_ctx *c = p;
+    return lua_timed(c->L, "local v = yaml.decode(...)", c->data, c->bytes, sec);
+}
+
+static void scenario_yaml_edit(sizes *z)
+{
+    double s = NAN, f = NAN;
+    cpu_clock = true;
+    yaml_edit_ctx c = {0};
+    c.data = make_yaml_config(z->tiny ? (size_t)100 << 10 : (size_t)1 << 20, &c.bytes);
+    c.L = luaL_newstate();
+    bool ok = c.data != NULL && c.L != NULL;
+    if (ok) {
+        luaL_openlibs(c.L);
+        mig_open_json(c.L);
+        lua_getfield(c.L, -1, "decode");
+        mig_open_yaml(c.L, -1);
+        lua_setglobal(c.L, "yaml");
+        lua_pop(c.L, 1);
+        lua_setglobal(c.L, "json");
+        ok = measure(yaml_edit_subject, yaml_decode_floor, &c, z->reps, &s, &f);
+    }
+    add_row((row){"yaml doc:set+text vs decode, 1 MB", "s", "<= 3", s, f, s / f, 3, ok, 0, NULL});
+    if (c.L != NULL)
+        lua_close(c.L);
+    free((char *)c.data);
+}
+
 /* A document edit against one json.decode of the same file, both timed
  * inside migrate(): an edit should cost about one re-parse (the check
  * after it decodes the new text once), never work quadratic in the file. */
@@ -1003,7 +1101,7 @@ int main(int argc, char **argv)
     } scenarios[] = {
         {"durable", scenario_durable}, {"dry", scenario_dry},   {"nothing", scenario_nothing},
         {"memory", scenario_memory},   {"json", scenario_json}, {"edit", scenario_edit},
-        {"write", scenario_write},
+        {"yaml_edit", scenario_yaml_edit}, {"write", scenario_write},
         {"copy", scenario_copy},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {

@@ -35,7 +35,7 @@ if [ -n "$missing" ]; then
         echo "missing$missing; run: sudo apt-get install -y$missing" >&2
         exit 1
     else
-        echo "missing$missing (Debian names); install Lua 5.4, cJSON and cmocka development files so that 'pkg-config lua5.4 libcjson cmocka' succeeds" >&2
+        echo "missing$missing (Debian names); install Lua 5.4, cJSON, libyaml and cmocka development files so that 'pkg-config lua5.4 libcjson yaml-0.1 cmocka' succeeds" >&2
         exit 1
     fi
 fi
@@ -44,8 +44,8 @@ if [ -n "$flags_out" ]; then
     mkdir -p "$(dirname "$flags_out")"
     {
         echo "# written by vendor/bootstrap.sh; delete to re-detect"
-        echo "DEP_CFLAGS := $(pkg-config --cflags lua5.4 libcjson)"
-        echo "DEP_LIBS := $(pkg-config --libs lua5.4 libcjson)"
+        echo "DEP_CFLAGS := $(pkg-config --cflags lua5.4 libcjson yaml-0.1)"
+        echo "DEP_LIBS := $(pkg-config --libs lua5.4 libcjson yaml-0.1)"
     } > "$flags_out.tmp"
     mv "$flags_out.tmp" "$flags_out"
 fi

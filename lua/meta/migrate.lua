@@ -216,6 +216,18 @@ function fs.read_json(path) end
 ---@param value any
 function fs.write_json(path, value) end
 
+---fs.read then yaml.decode. Errors name the file: `fs.read_yaml: "<path>":
+---yaml.decode: ... at line L, column C`.
+---@param path string
+---@return any
+function fs.read_yaml(path) end
+
+---yaml.encode(value) (block style, two-space indents), written with
+---fs.write: atomically, keeping the file's mode. Comments are not kept: to
+---change a commented file in place, edit it as a document.
+---@param path string
+---@param value any
+function fs.write_yaml(path, value) end
 ---Edits a file in place (SPEC §5.1): reads it, calls `fn(doc)` with a
 ---document of its text, and writes the text back atomically (keeping the
 ---file's mode) only if `doc:changed()`. The format comes from the name
@@ -290,6 +302,56 @@ function json.object(t) end
 ---@param new string
 function json.rename(object, old, new) end
 
+-- ---- yaml -----------------------------------------------------------------
+
+---YAML as the daemon reads it: PyYAML's yaml.safe_load (YAML 1.1).
+---@class migrate.yaml
+yaml = {}
+
+---Parses one YAML document into the values PyYAML's safe_load gives: yes/no/
+---on/off are booleans, 0777 octal, 1:20 sexagesimal (80), ~ and empty are
+---yaml.null, 1e3 a string; merge keys (<<), anchors and aliases. Mappings
+---are json objects (file key order kept, json.encode keeps it too),
+---sequences json arrays. Except: integers are exact 64-bit (beyond that it
+---raises), timestamps stay strings, recursive aliases and the tags !!binary,
+---!!set, !!omap, !!pairs raise. Returns nil for a text with no document.
+---Raises `yaml.decode: <reason> at line L, column C` (columns in characters),
+---also for a second document and for aliases expanding to over 10^6 nodes.
+---@param text string
+---@return any
+function yaml.decode(text) end
+
+---@class migrate.YamlEncodeOptions
+---@field indent? integer 1 to 16 spaces per level (default 2)
+
+---Writes block-style YAML ending in a newline that safe_load reads back as
+---the same value: a decoded mapping's keys in their order, then other keys
+---sorted; strings that would read as something else ('off', '1:20', '~')
+---quoted; multi-line strings as literal blocks. Raises for invalid UTF-8,
+---functions and other non-data values, cycles, and nesting deeper than 256.
+---@param value any
+---@param options? migrate.YamlEncodeOptions
+---@return string
+function yaml.encode(value, options) end
+
+---YAML null: the very same value as json.null.
+---@type lightuserdata
+yaml.null = nil
+
+---Opens a YAML text as a document to edit in place (SPEC §5.1): get, has,
+---keys, set, insert, delete, rename, move, append, text, changed. Every
+---byte outside the entries an edit changes stays as it was (comments, blank
+---lines, quoting, key order, CRLF, a missing final newline); new entries
+---take their siblings' indentation and the file's sequence indentation.
+---An edit raises `yaml.edit: <method> <path>: <reason>` and leaves the text
+---unchanged for what it cannot splice safely: structure inside a flow
+---collection ({a: 1}, [1, 2]), an alias or anchored node on the path, a
+---merge key or a duplicate key in a mapping on the path, a key that is not
+---a string once resolved (on:, 1:) in the mapping it changes, tab
+---indentation, several documents. Raises like yaml.decode on invalid YAML.
+---@param text string
+---@return migrate.Document
+function yaml.edit(text) end
 ---A document over JSON text (SPEC §5.1): edits splice the text, so the
 ---file keeps its indentation (spaces or tabs), its `"a": 1` or `"a":1`,
 ---its line endings and a missing final newline. JSON has no comments:

@@ -26,8 +26,8 @@ cc=${PKG_CC:-cc} cxx=${PKG_CXX:-g++} make=${PKG_MAKE:-make}
 san=${PKG_SANFLAGS:-}
 # Its own make, not a part of the one running `make test`.
 unset MAKEFLAGS MFLAGS MAKELEVEL
-deps_cflags=$(pkg-config --cflags lua5.4 libcjson)
-deps_libs=$(pkg-config --libs lua5.4 libcjson)
+deps_cflags=$(pkg-config --cflags lua5.4 libcjson yaml-0.1)
+deps_libs=$(pkg-config --libs lua5.4 libcjson yaml-0.1)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/migrate-packaging.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -436,8 +436,8 @@ pc_file() {
     cat "$lib/pkgconfig/migrate.pc"
     if grep -F "$dest" "$lib/pkgconfig/migrate.pc"; then fail "DESTDIR baked into migrate.pc"; fi
     grep -qx 'prefix=/usr' "$lib/pkgconfig/migrate.pc" || fail "prefix is not /usr"
-    grep -qx 'Requires.private: lua5.4 libcjson' "$lib/pkgconfig/migrate.pc" ||
-        fail "Requires.private is not lua5.4 libcjson"
+    grep -qx 'Requires.private: lua5.4 libcjson yaml-0.1' "$lib/pkgconfig/migrate.pc" ||
+        fail "Requires.private is not lua5.4 libcjson yaml-0.1"
     [ "$(pc --modversion migrate)" = "$version" ] || fail "pkg-config --modversion is not $version"
     [ "$(pc --variable=libdir migrate)" = "$lib" ] || fail "libdir is not $lib"
 }
