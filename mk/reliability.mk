@@ -31,7 +31,7 @@ reliability: $(REL_PROGRAMS)
 FUZZ_BUILD := build/fuzz
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := version state names json sandbox
+FUZZ_TARGETS := version state names json sandbox yaml
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -Wno-missing-prototypes -O1 -g \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
