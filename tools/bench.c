@@ -778,25 +778,6 @@ static bool yaml_lua_floor(void *p, double *sec)
     return ok;
 }
 
-static void scenario_yaml(sizes *z)
-{
-    double s = NAN, f = NAN;
-    cpu_clock = true;
-    call_ctx ys = {0};
-    ys.data = make_yaml_config(z->json_bytes, &ys.bytes);
-    make_call_tree(&ys, "yaml", "local text = fs.read(migration.home .. '/config.yml')",
-                   "local value = yaml.decode(text)");
-    bool ok = ys.data != NULL;
-    if (ok) {
-        write_file(at("config.yml"), ys.data, ys.bytes);
-        ok = measure(call_subject, yaml_lua_floor, &ys, z->reps, &s, &f);
-    }
-    add_row((row){"yaml.decode, libyaml events + Lua tables", "s", "<= 1.5", s, f, s / f, 1.5, ok,
-                  0, NULL});
-    free(ys.data);
-    unlink(at("config.yml"));
-}
-
 /* ---- memory: a fresh process, so the peak is this run's own ----------------------------- */
 
 static long status_kib(const char *field)
@@ -951,6 +932,25 @@ static void scenario_json(sizes *z)
     add_row((row){"json, floor + Lua tables", "s", "<= 1.5", s, f, s / f, 1.5, ok, 0, NULL});
     free(js.data);
     unlink(at("config.json"));
+}
+
+static void scenario_yaml(sizes *z)
+{
+    double s = NAN, f = NAN;
+    cpu_clock = true;
+    call_ctx ys = {0};
+    ys.data = make_yaml_config(z->json_bytes, &ys.bytes);
+    make_call_tree(&ys, "yaml", "local text = fs.read(migration.home .. '/config.yml')",
+                   "local value = yaml.decode(text)");
+    bool ok = ys.data != NULL;
+    if (ok) {
+        write_file(at("config.yml"), ys.data, ys.bytes);
+        ok = measure(call_subject, yaml_lua_floor, &ys, z->reps, &s, &f);
+    }
+    add_row((row){"yaml.decode, libyaml events + Lua tables", "s", "<= 1.5", s, f, s / f, 1.5, ok,
+                  0, NULL});
+    free(ys.data);
+    unlink(at("config.yml"));
 }
 
 static void scenario_write(sizes *z)
