@@ -56,6 +56,7 @@ typedef struct frame {
     bool merges;        /* the merge-sources slot holds a list */
     size_t nodes;       /* nodes in this subtree, aliases expanded */
     yaml_mark_t key_mark;
+    yaml_mark_t start; /* where the collection began, for errors about it */
 } frame;
 
 typedef struct decoder {
@@ -278,15 +279,21 @@ static int digit_value(char c)
     return 99;
 }
 
-/* Accumulates digits of `base` into *acc; false on overflow or a bad digit. */
-static bool add_digits(const char *s, size_t n, unsigned base, unsigned long long *acc)
+/* Accumulates digits of `base` into *acc; false on a bad digit, none at
+ * all, or overflow (which sets *overflow). */
+static bool add_digits(const char *s, size_t n, unsigned base, unsigned long long *acc,
+                       bool *overflow)
 {
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned d = (unsigned)digit_value(s[i]);
-        if (d >= base || *acc > (ULLONG_MAX - d) / base)
+        if (d >= base)
             return false;
+        if (*acc > (ULLONG_MAX - d) / base) {
+            *overflow = true;
+            return false;
+        }
         *acc = *acc * base + d;
     }
     return true;
@@ -299,7 +306,7 @@ static void push_int(lua_State *L, const char *text, size_t n, yaml_mark_t mark)
     bool heap = n >= sizeof buf;
     char *v = heap ? lua_newuserdatauv(L, n + 1, 0) : buf;
     size_t m = strip_underscores(text, n, v);
-    bool negative = m > 0 && v[0] == '-', ok = true;
+    bool negative = m > 0 && v[0] == '-', ok = true, overflow = false;
     unsigned long long mag = 0;
     if (m > 0 && (v[0] == '-' || v[0] == '+')) {
         v++;
@@ -308,11 +315,11 @@ static void push_int(lua_State *L, const char *text, size_t n, yaml_mark_t mark)
     if (m == 0) {
         ok = false;
     } else if (m >= 2 && v[0] == '0' && v[1] == 'b') {
-        ok = add_digits(v + 2, m - 2, 2, &mag);
+        ok = add_digits(v + 2, m - 2, 2, &mag, &overflow);
     } else if (m >= 2 && v[0] == '0' && v[1] == 'x') {
-        ok = add_digits(v + 2, m - 2, 16, &mag);
+        ok = add_digits(v + 2, m - 2, 16, &mag, &overflow);
     } else if (v[0] == '0') {
-        ok = add_digits(v, m, 8, &mag);
+        ok = add_digits(v, m, 8, &mag, &overflow);
     } else if (memchr(v, ':', m) != NULL) {
         /* sexagesimal: 1:20 is 80; each part in decimal, base 60 */
         size_t start = 0;
@@ -320,21 +327,20 @@ static void push_int(lua_State *L, const char *text, size_t n, yaml_mark_t mark)
             if (i < m && v[i] != ':')
                 continue;
             unsigned long long part = 0;
-            ok = add_digits(v + start, i - start, 10, &part) && mag <= (ULLONG_MAX - part) / 60;
+            ok = add_digits(v + start, i - start, 10, &part, &overflow);
+            if (ok && mag > (ULLONG_MAX - part) / 60)
+                ok = false, overflow = true;
             mag = mag * 60 + part;
             start = i + 1;
         }
     } else {
-        ok = add_digits(v, m, 10, &mag);
+        ok = add_digits(v, m, 10, &mag, &overflow);
     }
     if (ok && (negative ? mag > (unsigned long long)LUA_MAXINTEGER + 1 : mag > LUA_MAXINTEGER))
-        ok = false;
-    if (!ok) {
-        int shown = n > 40 ? 40 : (int)n;
-        if (m > 0 && strspn(v, "0123456789abcdefABCDEFxb:") == m)
-            fail_at(L, mark, "integer %.*s does not fit in 64 bits", shown, text);
-        fail_at(L, mark, "invalid integer %.*s", shown, text);
-    }
+        ok = false, overflow = true;
+    if (!ok)
+        fail_at(L, mark, overflow ? "integer %.*s does not fit in 64 bits" : "invalid integer %.*s",
+                n > 40 ? 40 : (int)n, text);
     if (heap)
         lua_pop(L, 1);
     if (negative)
@@ -612,6 +618,7 @@ static void open_frame(lua_State *L, decoder *d, frame_kind kind)
     frame *f = &d->frames[d->depth++];
     memset(f, 0, sizeof *f);
     f->kind = kind;
+    f->start = ev->start_mark;
     lua_newtable(L);
     f->table = lua_gettop(L);
     if (kind == FRAME_MAPPING)
@@ -878,9 +885,9 @@ static int decode_events(lua_State *L)
         case YAML_MAPPING_START_EVENT: open_frame(L, d, FRAME_MAPPING); break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT: {
-            yaml_mark_t mark = d->frames[d->depth - 1].key_mark;
+            yaml_mark_t start = d->frames[d->depth - 1].start;
             size_t nodes = close_frame(L, d);
-            add_value(L, d, nodes, d->depth > 0 ? ev->start_mark : mark);
+            add_value(L, d, nodes, start);
             break;
         }
         default: break; /* stream start, document end, no event */

@@ -681,6 +681,7 @@ int mig_yaml_encode(lua_State *L)
     e->null = mig_json_null();
     lua_pushnil(L);
     e->out_slot = lua_gettop(L);
+    out_reserve(e, 256); /* never a NULL buffer, even for zero-length writes */
     write_value(e, 1, 0, AT_TOP, 0);
     lua_pushlstring(L, e->out, e->len);
     return 1;

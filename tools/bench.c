@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #include <cJSON.h>
+#include <yaml.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -679,6 +680,104 @@ static char *make_config(size_t target, size_t *len)
     return s;
 }
 
+/* ---- yaml ----------------------------------------------------------------------------- */
+
+/* A config.yml as the daemon keeps one: commented sections, lists of maps,
+ * ${VAR} values, the scalar kinds YAML 1.1 resolves. */
+static char *make_yaml_config(size_t target, size_t *len)
+{
+    size_t cap = target + 4096, n = 0;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return NULL;
+    n += (size_t)snprintf(s + n, cap - n, "# teleclaude configuration\nversion: 3\nsessions:\n");
+    for (int i = 0; n + 600 < target; i++)
+        n += (size_t)snprintf(s + n, cap - n,
+                              "  # session %d\n"
+                              "  - id: session-%06d\n"
+                              "    name: user %d on host-%d\n"
+                              "    port: %d\n"
+                              "    enabled: %s\n"
+                              "    ratio: %.3f\n"
+                              "    token: ${TOKEN_%d}\n"
+                              "    tags: [alpha, beta, gamma-%d]\n"
+                              "    limits:\n"
+                              "      cpu: %d\n"
+                              "      memory: %d\n"
+                              "      files: ~\n"
+                              "    path: \"/srv/data/%d\"\n",
+                              i, i, i, i % 97, 1024 + i % 50000, i % 2 ? "yes" : "off",
+                              (double)(i % 1000) / 7.0, i, i % 13, i % 8, 256 * (i % 16), i);
+    n += (size_t)snprintf(s + n, cap - n, "owner: ops\n");
+    *len = n;
+    return s;
+}
+
+/* The floor of any Lua yaml module on libyaml: its event parse, building
+ * plain Lua tables (every scalar a string, no resolution, no key order, no
+ * anchors). */
+static bool yaml_lua_floor(void *p, double *sec)
+{
+    call_ctx *c = p;
+    lua_State *L = luaL_newstate();
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    bool ok = true, done = false;
+    /* per open collection: whether it is a mapping, and whether a key waits */
+    bool is_map[256], has_key[256];
+    int depth = 0;
+    lua_Integer items[256];
+    if (L == NULL || !yaml_parser_initialize(&parser))
+        return false;
+    lua_checkstack(L, 600);
+    double t0 = now();
+    yaml_parser_set_input_string(&parser, (const unsigned char *)c->data, c->bytes);
+    while (ok && !done) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            ok = false;
+            break;
+        }
+        bool value = false;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_SCALAR_EVENT:
+            lua_pushlstring(L, (const char *)ev.data.scalar.value, ev.data.scalar.length);
+            value = true;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            ok = depth < 255;
+            lua_newtable(L);
+            is_map[depth] = ev.type == YAML_MAPPING_START_EVENT;
+            has_key[depth] = false;
+            items[depth++] = 0;
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            value = true;
+            break;
+        default: break;
+        }
+        if (value && depth > 0) {
+            int d = depth - 1;
+            if (!is_map[d]) {
+                lua_rawseti(L, -2, ++items[d]);
+            } else if (!has_key[d]) {
+                has_key[d] = true;
+            } else {
+                lua_rawset(L, -3);
+                has_key[d] = false;
+            }
+        }
+        yaml_event_delete(&ev);
+    }
+    *sec = now() - t0;
+    yaml_parser_delete(&parser);
+    lua_close(L);
+    return ok;
+}
+
 /* ---- memory: a fresh process, so the peak is this run's own ----------------------------- */
 
 static long status_kib(const char *field)
@@ -841,7 +940,7 @@ static void scenario_json(sizes *z)
  * yaml.decode of the same text, in one Lua state without the sandbox. */
 
 /* A commented config.yml as the daemon keeps it, grown with sessions. */
-static char *make_yaml_config(size_t target, size_t *len)
+static char *make_yaml_edit_config(size_t target, size_t *len)
 {
     size_t cap = target + 4096, n = 0;
     char *s = malloc(cap);
@@ -914,7 +1013,7 @@ static void scenario_yaml_edit(sizes *z)
     double s = NAN, f = NAN;
     cpu_clock = true;
     yaml_edit_ctx c = {0};
-    c.data = make_yaml_config(z->tiny ? (size_t)100 << 10 : (size_t)1 << 20, &c.bytes);
+    c.data = make_yaml_edit_config(z->tiny ? (size_t)100 << 10 : (size_t)1 << 20, &c.bytes);
     c.L = luaL_newstate();
     bool ok = c.data != NULL && c.L != NULL;
     if (ok) {
@@ -970,6 +1069,25 @@ static void scenario_edit(sizes *z)
     add_row((row){"json doc:set + text, 1 MB", "s", "<= 3", s, f, s / f, 3.0, ok, 0, NULL});
     free(e.edit.data);
     unlink(at("edit.json"));
+}
+
+static void scenario_yaml(sizes *z)
+{
+    double s = NAN, f = NAN;
+    cpu_clock = true;
+    call_ctx ys = {0};
+    ys.data = make_yaml_config(z->json_bytes, &ys.bytes);
+    make_call_tree(&ys, "yaml", "local text = fs.read(migration.home .. '/config.yml')",
+                   "local value = yaml.decode(text)");
+    bool ok = ys.data != NULL;
+    if (ok) {
+        write_file(at("config.yml"), ys.data, ys.bytes);
+        ok = measure(call_subject, yaml_lua_floor, &ys, z->reps, &s, &f);
+    }
+    add_row((row){"yaml.decode, libyaml events + Lua tables", "s", "<= 1.5", s, f, s / f, 1.5, ok,
+                  0, NULL});
+    free(ys.data);
+    unlink(at("config.yml"));
 }
 
 static void scenario_write(sizes *z)
@@ -1100,9 +1218,9 @@ int main(int argc, char **argv)
         void (*run)(sizes *);
     } scenarios[] = {
         {"durable", scenario_durable}, {"dry", scenario_dry},   {"nothing", scenario_nothing},
-        {"memory", scenario_memory},   {"json", scenario_json}, {"edit", scenario_edit},
-        {"yaml_edit", scenario_yaml_edit}, {"write", scenario_write},
-        {"copy", scenario_copy},
+        {"memory", scenario_memory},   {"json", scenario_json}, {"yaml", scenario_yaml},
+        {"edit", scenario_edit},       {"yaml_edit", scenario_yaml_edit},
+        {"write", scenario_write},     {"copy", scenario_copy},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
         if (!want(scenarios[i].name))
