@@ -154,7 +154,10 @@ end
 
 -- ---- the document ----------------------------------------------------------
 
-local state = setmetatable({}, { __mode = "k" }) -- document -> its fields
+-- A document keeps its fields under this key: a table no script can name.
+-- (Not a weak side table: the sandbox refuses weak tables, whose ephemeron
+-- chains make the collector quadratic, and a document may hold script values.)
+local FIELDS = {}
 local Document = {}
 Document.__index = Document
 Document.__metatable = "document"
@@ -184,7 +187,7 @@ local function walk(value, path, n)
 end
 
 local function container_must_be(self, path, n, want_sequence)
-    local node, found = walk(state[self].value, path, n)
+    local node, found = walk(rawget(self, FIELDS).value, path, n)
     local where = n == 0 and "the document" or path_text(path, n)
     if found < n then
         fail(where .. " does not exist")
@@ -218,7 +221,7 @@ end
 
 -- Runs the backend's splicer and the check after it; commits on success.
 local function splice(self, method, path, expect, ...)
-    local st = state[self]
+    local st = rawget(self, FIELDS)
     local ok, text = pcall(st.backend[method], st.text, ...)
     if not ok then
         if type(text) ~= "string" then
@@ -257,7 +260,7 @@ end
 -- path, for messages.
 local function method(name, impl)
     return function(self, ...)
-        local st = state[self]
+        local st = rawget(self, FIELDS)
         if st == nil then
             error(("bad argument #1 to '%s' (document expected, got %s)"):format(name, type(self)), 2)
         end
@@ -283,20 +286,20 @@ end
 
 Document.get = method("get", function(self, context, path)
     local p = take_path(context, path)
-    local value = walk(state[self].value, p)
+    local value = walk(rawget(self, FIELDS).value, p)
     return copy(value)
 end)
 
 Document.has = method("has", function(self, context, path)
     local p = take_path(context, path)
-    local _, found = walk(state[self].value, p)
+    local _, found = walk(rawget(self, FIELDS).value, p)
     return found == #p
 end)
 
 Document.keys = method("keys", function(self, context, path)
     local node
     if path == nil then
-        node = state[self].value
+        node = rawget(self, FIELDS).value
         if type(node) ~= "table" or is_sequence(node) then
             fail("the document is not a mapping")
         end
@@ -324,7 +327,7 @@ end
 Document.set = method("set", function(self, context, path, value)
     local p = take_path(context, path)
     check_value(value)
-    local st = state[self]
+    local st = rawget(self, FIELDS)
     local n = #p
     local current, found, deepest = walk(st.value, p)
     if found == n then
@@ -361,7 +364,7 @@ end)
 Document.insert = method("insert", function(self, context, path, value, opts)
     local p = take_path(context, path)
     check_value(value)
-    local st = state[self]
+    local st = rawget(self, FIELDS)
     local n = #p
     if type(p[n]) ~= "string" then
         fail("the last element must be a key (use append for sequences)")
@@ -429,7 +432,7 @@ end
 
 Document.delete = method("delete", function(self, context, path)
     local p = take_path(context, path)
-    local st = state[self]
+    local st = rawget(self, FIELDS)
     local n = #p
     local _, found = walk(st.value, p)
     if found < n then
@@ -443,7 +446,7 @@ end)
 
 Document.rename = method("rename", function(self, context, path, new_key)
     local p = take_path(context, path)
-    local st = state[self]
+    local st = rawget(self, FIELDS)
     local n = #p
     if type(new_key) ~= "string" or new_key == "" then
         fail("the new key must be a non-empty string")
@@ -471,7 +474,7 @@ Document.move = method("move", function(self, context, from, to)
     local f = take_path(context, from, "from")
     local t = normalize_path(to, "to")
     context.path = path_text(f) .. " to " .. path_text(t)
-    local st = state[self]
+    local st = rawget(self, FIELDS)
     local nf, nt = #f, #t
     if type(f[nf]) ~= "string" or type(t[nt]) ~= "string" then
         fail("both paths must end with a key")
@@ -505,7 +508,7 @@ end)
 Document.append = method("append", function(self, context, path, value)
     local p = take_path(context, path)
     check_value(value)
-    local st = state[self]
+    local st = rawget(self, FIELDS)
     local node = container_must_be(self, p, #p, true)
     local root, copy_node = copy_along(st.value, p, #p, {})
     copy_node[#node + 1] = value
@@ -514,15 +517,15 @@ Document.append = method("append", function(self, context, path, value)
 end)
 
 Document.text = method("text", function(self)
-    return state[self].text
+    return rawget(self, FIELDS).text
 end)
 
 Document.changed = method("changed", function(self)
-    return state[self].changed
+    return rawget(self, FIELDS).changed
 end)
 
 Document.__tostring = function(self)
-    return state[self].text
+    return rawget(self, FIELDS).text
 end
 
 local function new(backend, text)
@@ -539,8 +542,8 @@ local function new(backend, text)
         end
         error(("%s.edit: %s"):format(backend.name, value), 2)
     end
-    local doc = setmetatable({}, Document)
-    state[doc] = { backend = backend, text = text, value = value, changed = false }
+    local doc = setmetatable({ [FIELDS] = { backend = backend, text = text, value = value,
+                                            changed = false } }, Document)
     return doc
 end
 
