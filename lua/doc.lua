@@ -8,8 +8,8 @@
 -- Loaded by src/doc.c with json's internals; returns { new = ... }.
 local internal = ...
 
-local type, error, pcall, next, tostring, rawequal, setmetatable, getmetatable, math_type =
-    type, error, pcall, next, tostring, rawequal, setmetatable, getmetatable, math.type
+local type, error, pcall, tostring, rawequal, setmetatable, getmetatable, math_type =
+    type, error, pcall, tostring, rawequal, setmetatable, getmetatable, math.type
 local ordered_keys, kind, new_object, rename_key = internal.keys, internal.kind, internal.object, internal.rename
 
 -- ---- errors --------------------------------------------------------------
@@ -220,7 +220,7 @@ local function copy_along(root, path, n, copied)
 end
 
 -- Runs the backend's splicer and the check after it; commits on success.
-local function splice(self, method, path, expect, ...)
+local function splice(self, method, _, expect, ...)
     local st = rawget(self, FIELDS)
     local ok, text = pcall(st.backend[method], st.text, ...)
     if not ok then

@@ -9,7 +9,7 @@
 -- \s), and records the byte spans of every binding so the editor can
 -- splice a value, a key or a whole entry without touching any other byte.
 local json, utf8, doc_new = ...
-local byte, sub, find, concat = string.byte, string.sub, string.find, table.concat
+local byte, sub, find = string.byte, string.sub, string.find
 
 local M = {}
 

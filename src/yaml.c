@@ -488,9 +488,11 @@ static scalar_kind tagged_kind(lua_State *L, const yaml_event_t *ev)
     if (tag == NULL || strcmp((const char *)tag, "!") == 0)
         return ev->data.scalar.plain_implicit ? resolve_plain(value, n) : SCALAR_STR;
     const char *name = standard_tag(tag);
-    if (name == NULL)
+    if (name == NULL) { /* fail_at raises: it never returns */
         fail_at(L, ev->start_mark, "could not determine a constructor for the tag '%s'",
                 (const char *)tag);
+        return SCALAR_STR;
+    }
     if (strcmp(name, "str") == 0 || strcmp(name, "timestamp") == 0)
         return SCALAR_STR;
     if (strcmp(name, "null") == 0)

@@ -594,9 +594,11 @@ static void write_table(encoder *e, int table, int col, context ctx, int nsteps)
     for (int i = 0; i < nsteps; i++)
         if (e->open_tables[i] == self)
             luaL_error(L, "yaml.encode: cycle%s", push_where(e, nsteps));
-    if (nsteps >= ENCODE_MAX_DEPTH)
+    if (nsteps >= ENCODE_MAX_DEPTH) {
         luaL_error(L, "yaml.encode: nesting deeper than %d%s", ENCODE_MAX_DEPTH,
                    push_where(e, nsteps));
+        return; /* luaL_error never returns; said for the analysers */
+    }
     luaL_checkstack(L, 12, "yaml.encode");
     e->open_tables[nsteps] = self;
     lua_Integer n = sequence_length(e, table, nsteps);
