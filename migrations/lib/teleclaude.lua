@@ -105,6 +105,16 @@ function M.report_clash(file, old, new, doc, secret)
     path_text(new), path_text(old)))
 end
 
+--- check()'s answer for a plan: true when nothing is left that the
+--- migration may do; a clash is settled too, and logged here, where the user
+--- will see it even though migrate() never runs.
+function M.check_plan(plan, doc, file, old, new, secret)
+  if plan == "clash" then
+    M.report_clash(file, old, new, doc, secret)
+  end
+  return M.settled(plan)
+end
+
 M.path_text = path_text
 
 return M

@@ -21,11 +21,7 @@ end
 
 function check()
   local doc = teleclaude.config_doc()
-  local p = plan(doc)
-  if p == "clash" then
-    teleclaude.report_clash(teleclaude.CONFIG, OLD, NEW, doc)
-  end
-  return teleclaude.settled(p)
+  return teleclaude.check_plan(plan(doc), doc, teleclaude.CONFIG, OLD, NEW)
 end
 
 -- The section goes after `computer:` when there is one, else at the end.

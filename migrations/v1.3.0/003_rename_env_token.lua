@@ -18,11 +18,7 @@ end
 
 function check()
   local env = teleclaude.env_doc()
-  local p = plan(env)
-  if p == "clash" then
-    teleclaude.report_clash(teleclaude.ENV, OLD, NEW, env, true)
-  end
-  return teleclaude.settled(p)
+  return teleclaude.check_plan(plan(env), env, teleclaude.ENV, OLD, NEW, true)
 end
 
 function migrate()
