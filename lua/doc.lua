@@ -233,6 +233,10 @@ local function splice(self, method, _, expect, ...)
         fail("the " .. st.backend.name .. " editor returned no text")
     end
     if text == st.text then
+        -- an unchanged text is right only if the value was already as meant
+        if not same(expect, st.value) then
+            fail("the edit would change nothing in the text, yet the value differs (the edit was not applied)")
+        end
         return
     end
     local decoded_ok, value = pcall(st.backend.decode, text)

@@ -56,12 +56,19 @@ end
 local function find_member(container, element)
     local members = container.members
     if container.object then
+        -- every member is looked at: a key the object holds twice is
+        -- refused, since decoding keeps the last and a splice would change
+        -- the first
+        local found
         for j = 1, #members do
             if members[j].key == element then
-                return j
+                if found then
+                    error(("the key %q is in the object more than once"):format(element), 0)
+                end
+                found = j
             end
         end
-        return nil
+        return found
     end
     if type(element) == "number" and members[element] then
         return element

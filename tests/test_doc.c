@@ -453,12 +453,47 @@ static void a_wrong_splice_is_caught(void **state)
                      "assert(d:text() == CONFIG)\n"
                      "error(err, 0)",
                      "test.edit: delete a: the edited text does not parse");
+    /* a backend that changes nothing while the value should change: the
+     * edit is refused, not taken as done */
+    assert_lua_error(f,
+                     "local b = {name = 'test', decode = json.decode}\n"
+                     "function b.set(text) return text end\n"
+                     "local d = doc.new(b, CONFIG)\n"
+                     "local ok, err = pcall(d.set, d, 'a', 5)\n"
+                     "assert(d:text() == CONFIG and not d:changed() and d:get('a') == 1)\n"
+                     "error(err, 0)",
+                     "test.edit: set a: the edit would change nothing in the text, yet the value differs");
     assert_lua_error(f,
                      "local b = {name = 'test', decode = json.decode}\n"
                      "function b.append() error('inside a flow sequence', 0) end\n"
                      "local d = doc.new({name = 'test', decode = json.decode, append = b.append}, '{\"l\": []}')\n"
                      "d:append('l', 1)",
                      "script.lua:4: test.edit: append l: inside a flow sequence");
+}
+
+/* A key an object holds twice: decoding keeps the last, so no edit may
+ * touch it (found by fuzz_edit: a set of the first "b" to the value it
+ * already had changed no byte and was taken as done). Edits elsewhere in
+ * the object still work. */
+static void duplicate_keys_are_refused(void **state)
+{
+    fixture *f = *state;
+    set_text(f, "CONFIG", "{\"a\": 1, \"b\": 1, \"b\": 2}");
+    static const char *const edits[] = {
+        "d:set('b', 1)", "d:set('b', 3)", "d:delete('b')", "d:rename('b', 'c')",
+        "d:move('b', 'c')", "d:insert('c', 1, {after = 'b'})",
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        char code[1024];
+        snprintf(code, sizeof code,
+                 "local d = json.edit(CONFIG)\n"
+                 "local ok, err = pcall(function() %s end)\n"
+                 "assert(not ok and d:text() == CONFIG and not d:changed(), 'not refused')\n"
+                 "error(err, 0)",
+                 edits[i]);
+        assert_lua_error(f, code, "the key \"b\" is in the object more than once");
+    }
+    assert_edit(f, "{\"a\": 1, \"b\": 1, \"b\": 2}", "d:set('a', 5)", "{\"a\": 5, \"b\": 1, \"b\": 2}");
 }
 
 /* ---- a realistic 2-space config -------------------------------------------------- */
@@ -578,6 +613,7 @@ int main(void)
         T(refusals_leave_the_text),
         T(equal_set_changes_nothing),
         T(a_wrong_splice_is_caught),
+    T(duplicate_keys_are_refused),
         T(two_space_config),
         T(fs_edit_writes_only_changes),
         T(fs_edit_errors_name_the_file),
