@@ -6,7 +6,8 @@
 #   make fuzz         every libFuzzer target for FUZZ_SECONDS (default 30) each
 #   make valgrind     every cmocka test, reliability program and replay under valgrind
 REL := $(BUILD)/reliability
-REL_PROGRAMS := $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory
+REL_PROGRAMS := $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory \
+                $(REL)/confine
 REL_HELPERS := tests/reliability/rel.c tests/reliability/rel.h
 
 # The shim is never built with sanitizers: it only forwards calls.
@@ -19,7 +20,8 @@ $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faul
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
 	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
 
-TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory
+TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory \
+                 $(REL)/confine
 
 # The power-loss simulator records through fsrec.so (never sanitized: it
 # only forwards calls) and links the test build of the library, whose
