@@ -62,38 +62,28 @@ static int random_suffix(char out[TEMP_SUFFIX_LEN + 1])
     return 0;
 }
 
-/* Creates ".<basename>.tmp-XXXXXX" beside path; *tmp_out is malloc'd. */
-static int create_temp(const char *path, mode_t create_mode, char **tmp_out, int *fd_out)
+/* Creates ".<name>.tmp-XXXXXX" in the directory dirfd; its name goes to
+ * tmp (TEMP_NAME_MAX bytes). */
+#define TEMP_NAME_MAX (NAME_MAX + 16)
+static int create_temp(int dirfd, const char *name, mode_t create_mode, char *tmp, int *fd_out)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash == NULL ? 0 : (size_t)(slash - path) + 1;
-    const char *base = path + dlen;
-    size_t size = dlen + 1 + strlen(base) + sizeof ".tmp-" - 1 + TEMP_SUFFIX_LEN + 1;
-    char *tmp = malloc(size);
-    if (tmp == NULL)
-        return ENOMEM;
     for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
         char suffix[TEMP_SUFFIX_LEN + 1];
         int err = random_suffix(suffix);
-        if (err != 0) {
-            free(tmp);
+        if (err != 0)
             return err;
-        }
-        memcpy(tmp, path, dlen);
-        snprintf(tmp + dlen, size - dlen, ".%s.tmp-%s", base, suffix);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, create_mode);
+        int n = snprintf(tmp, TEMP_NAME_MAX, ".%s.tmp-%s", name, suffix);
+        if (n < 0 || n >= TEMP_NAME_MAX)
+            return ENAMETOOLONG;
+        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        create_mode);
         if (fd >= 0) {
-            *tmp_out = tmp;
             *fd_out = fd;
             return 0;
         }
-        if (errno != EEXIST) {
-            err = errno;
-            free(tmp);
-            return err;
-        }
+        if (errno != EEXIST)
+            return errno;
     }
-    free(tmp);
     return EEXIST;
 }
 
@@ -123,20 +113,26 @@ typedef struct previous {
     gid_t gid;
 } previous;
 
-/* Settles *mode (a negative one becomes the existing file's) and the mode
- * the temp file is created with. A new file without an explicit mode is
- * created 0644 and the kernel applies the umask: reading the umask means
- * changing it, which no thread-safe library may do. */
-static int choose_mode(const char *path, int *mode, mode_t *create_mode, previous *prev)
+/* Settles *mode (a negative one becomes the existing file's, less any
+ * setuid/setgid bit: no rewrite keeps one) and the mode the temp file is
+ * created with. A new file without an explicit mode is created 0644 and
+ * the kernel applies the umask: reading the umask means changing it, which
+ * no thread-safe library may do. The entry is looked at, never followed:
+ * a link in its place (swapped in since the caller resolved it) is
+ * replaced like a missing file, and tells nothing of where it points. */
+static int choose_mode(int dirfd, const char *name, int *mode, mode_t *create_mode,
+                       previous *prev)
 {
     struct stat st;
     prev->exists = false;
-    if (stat(path, &st) == 0) {
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISDIR(st.st_mode))
             return EISDIR;
-        if (*mode < 0)
-            *mode = (int)(st.st_mode & 07777);
-        *prev = (previous){true, st.st_uid, st.st_gid};
+        if (!S_ISLNK(st.st_mode)) {
+            if (*mode < 0)
+                *mode = (int)(st.st_mode & 01777);
+            *prev = (previous){true, st.st_uid, st.st_gid};
+        }
     } else if (errno != ENOENT) {
         return errno;
     }
@@ -186,8 +182,8 @@ static int fill_temp(int fd, mig_fill_fn fill, void *ctx, int mode, const previo
     return err;
 }
 
-int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, bool sweep,
-                       const char **stage)
+int mig_replace_atomic_at(int dirfd, const char *name, mig_fill_fn fill, void *ctx, int mode,
+                          bool sweep, const char **stage)
 {
     const char *ignored;
     if (stage == NULL)
@@ -195,7 +191,7 @@ int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, 
     *stage = "open";
     mode_t create_mode;
     previous prev = {false, 0, 0};
-    int err = choose_mode(path, &mode, &create_mode, &prev);
+    int err = choose_mode(dirfd, name, &mode, &create_mode, &prev);
     if (err != 0)
         return err;
     /* Before our own temp exists: then the only leftover a kill can leave
@@ -204,49 +200,92 @@ int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, 
      * instead, a kill in between would strand an older leftover beside a
      * file that is never rewritten.) */
     if (sweep)
-        mig_sweep_temps(path);
-    char *tmp = NULL;
+        mig_sweep_temps_at(dirfd, name);
+    char tmp[TEMP_NAME_MAX];
     int fd = -1;
-    if ((err = create_temp(path, create_mode, &tmp, &fd)) != 0)
+    if ((err = create_temp(dirfd, name, create_mode, tmp, &fd)) != 0)
         return err;
     err = fill_temp(fd, fill, ctx, mode, &prev, stage);
     if (err == 0) {
         MIG_TEST_SEAM("write_atomic:before-rename");
-        if (rename(tmp, path) != 0) {
+        if (renameat(dirfd, tmp, dirfd, name) != 0) {
             err = errno;
             *stage = "rename";
         }
     }
     if (err != 0) {
-        unlink(tmp);
-        free(tmp);
+        unlinkat(dirfd, tmp, 0);
         return err;
     }
-    free(tmp);
     /* The rename lives in the directory: without this fsync a crash can
      * bring back the old file even though the new one was fully synced. */
-    if (!sync_skipped("dir") && (err = mig_fsync_parent(path)) != 0)
+    if (!sync_skipped("dir") && (err = mig_fsync_dirfd(dirfd)) != 0)
         *stage = "fsync dir";
+    return err;
+}
+
+/* The directory holding path, opened for reading (so that it can be
+ * synced and swept), and the last component of path. */
+static int open_parent(const char *path, int *dirfd, const char **name)
+{
+    const char *slash = strrchr(path, '/');
+    *name = slash == NULL ? path : slash + 1;
+    char *dir = dir_of(path);
+    if (dir == NULL)
+        return ENOMEM;
+    *dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = *dirfd < 0 ? errno : 0;
+    free(dir);
+    return err;
+}
+
+int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, bool sweep,
+                       const char **stage)
+{
+    const char *ignored, *name;
+    if (stage == NULL)
+        stage = &ignored;
+    *stage = "open";
+    int dirfd;
+    int err = open_parent(path, &dirfd, &name);
+    if (err != 0)
+        return err;
+    err = mig_replace_atomic_at(dirfd, name, fill, ctx, mode, sweep, stage);
+    close(dirfd);
     return err;
 }
 
 void mig_sweep_temps(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    char *dir = dir_of(path);
-    char prefix[NAME_MAX + 8];
-    int n = snprintf(prefix, sizeof prefix, ".%s.tmp-", base);
-    DIR *d = dir != NULL && n > 0 && (size_t)n < sizeof prefix ? opendir(dir) : NULL;
-    free(dir);
-    if (d == NULL)
+    const char *name;
+    int dirfd;
+    if (open_parent(path, &dirfd, &name) != 0)
         return;
+    mig_sweep_temps_at(dirfd, name);
+    close(dirfd);
+}
+
+void mig_sweep_temps_at(int dirfd, const char *name)
+{
+    char prefix[NAME_MAX + 8];
+    int n = snprintf(prefix, sizeof prefix, ".%s.tmp-", name);
+    if (n <= 0 || (size_t)n >= sizeof prefix)
+        return;
+    /* Its own descriptor: readdir needs one opened for reading, and
+     * closedir closes it. */
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
     /* Names of exactly our pattern only: ".<base>.tmp-" and the suffix. */
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         if (strncmp(e->d_name, prefix, (size_t)n) == 0 &&
             strlen(e->d_name) == (size_t)n + TEMP_SUFFIX_LEN)
-            unlinkat(dirfd(d), e->d_name, 0);
+            unlinkat(dirfd, e->d_name, 0);
     closedir(d);
 }
 
@@ -265,6 +304,29 @@ int mig_write_atomic(const char *path, const void *data, size_t len, int mode, c
 {
     bytes b = {data, len};
     return mig_replace_atomic(path, fill_bytes, &b, mode, true, stage);
+}
+
+int mig_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, int mode,
+                        const char **stage)
+{
+    bytes b = {data, len};
+    return mig_replace_atomic_at(dirfd, name, fill_bytes, &b, mode, true, stage);
+}
+
+/* An O_PATH descriptor (as fs.c holds) cannot be synced: a descriptor for
+ * reading is opened on the same directory for it. */
+int mig_fsync_dirfd(int dirfd)
+{
+    if (fsync(dirfd) == 0)
+        return 0;
+    if (errno != EBADF)
+        return errno;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = fsync(fd) != 0 ? errno : 0;
+    close(fd);
+    return err;
 }
 
 int mig_fsync_parent(const char *path)

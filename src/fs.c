@@ -1,35 +1,77 @@
 /* fs.c - the `fs` module: how a migration script touches the user's files
  * (SPEC §5).
  *
- * Every path is resolved here the way the kernel would resolve it (symlinks
- * of existing components followed, ".." taken after them), then confined to
- * the allowed roots; the system call then acts on the resolved path. Errors
- * are raised, never returned: a migration must not carry on after a lost
- * write. No Lua function is called while a file descriptor, DIR* or malloc'd
- * block is held, since a Lua error would longjmp past its release. */
+ * Confinement is done by the kernel's own lookups on directory
+ * descriptors, never by checking a string and handing it to a system call
+ * that resolves it again: a process that swaps a component for a symlink
+ * in between would take the call outside the allowed roots.
+ *
+ * Every path is resolved to a target: a descriptor (O_PATH) of the
+ * directory that holds its last component, that component's name, and an
+ * O_PATH descriptor of the entry if it exists. Where the kernel has
+ * openat2(), a path without symlinks or dots is resolved in one call with
+ * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS from the
+ * root it lies under. Everything else (symlinks, "..", missing components,
+ * a kernel without openat2 or a seccomp filter refusing it) goes through
+ * walk(): component by component from the root, each one opened with
+ * O_NOFOLLOW; a symlink is read through its own descriptor (readlinkat)
+ * and its target spliced into the rest of the path, re-rooted and checked
+ * again (at most MAX_LINKS of them); ".." re-walks from the root. Above
+ * the roots (a path that reaches a root through a symlinked ancestor, say)
+ * components are looked at by name, since nothing is done there: only a
+ * descriptor opened on a root itself starts a walk that may lead to an
+ * action. Every action is then an *at() call on (directory descriptor,
+ * name) that follows no symlink: openat O_NOFOLLOW, renameat, unlinkat,
+ * mkdirat, symlinkat, fchmodat2 (or chmod of the descriptor), fstat.
+ *
+ * No fs function creates or keeps a setuid or setgid bit: an explicit mode
+ * with one is refused, a copy or a rewrite drops it.
+ *
+ * Errors are raised, never returned: a migration must not carry on after a
+ * lost write. No Lua function is called while a file descriptor, DIR* or
+ * malloc'd block is held, since a Lua error would longjmp past its
+ * release: resolver scratch space and buffers are Lua userdata allocated
+ * before the first descriptor is opened, and errors are raised after the
+ * last one is closed. */
 #include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 
 #define MAX_LINKS 40          /* as the kernel: more is ELOOP */
-#define MAX_TREE_DEPTH 256    /* remove_tree holds one directory open per level */
 #define MAX_PASSES 8          /* remove_tree re-reads a directory that filled up again */
 #define READ_ATTEMPTS 24      /* fs.read retries a file that grows while read */
 #define LIST_ATTEMPTS 8       /* fs.list retries a directory that grows while read */
+#define FIRST_READ 4096       /* fs.read's first buffer; fstat sizes the next */
 #define COPY_BUFFER (64 * 1024)
+#define SETID_BITS (S_ISUID | S_ISGID)
+
+/* fchmodat2 (Linux 6.6) has the same number on every architecture. */
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
 
 /* Error codes of our own beside errno values, for path_error(). */
-enum { RELATIVE_PATH = -1, NOT_REGULAR = -2, NUL_IN_PATH = -3 };
+enum {
+    RELATIVE_PATH = -1,
+    NOT_REGULAR = -2,
+    NUL_IN_PATH = -3,
+    OUTSIDE = -4,
+    PROTECTED = -5,
+    CHANGED = -6
+};
 
 typedef enum link_mode {
     FOLLOW,     /* the final component is followed if it is a link */
@@ -39,13 +81,30 @@ typedef enum link_mode {
 /* Scratch space of one resolution. Lua memory (a userdata), so it counts
  * against the script's limit and is collected if an error unwinds. */
 typedef struct resolver {
+    char path[PATH_MAX]; /* the path to resolve, absolute ("~" expanded) */
     char out[PATH_MAX];  /* resolved so far; "" stands for "/" */
     size_t out_len;
     char rest[PATH_MAX]; /* components still to resolve */
     char link[PATH_MAX]; /* a link's target, spliced in front of rest */
     int missing;         /* trailing components of out that do not exist */
+    int missing_err;     /* why the first of them does not (ENOENT, ENOTDIR) */
     int links;
+    const char *root;    /* the root out lies in while walking by descriptor */
+    size_t root_len;     /* its length without trailing slashes */
 } resolver;
+
+/* What a path resolved to. Plain C memory (on the caller's stack): only
+ * descriptors, released by target_release() before any Lua error. */
+typedef struct target {
+    resolver *r;          /* r->out: the resolved path */
+    int dir;              /* O_PATH: the directory holding name; -1 */
+    int fd;               /* O_PATH|O_NOFOLLOW: the entry; -1 when missing */
+    struct stat st;       /* of fd */
+    char name[NAME_MAX + 1];
+    bool is_root;         /* the path is an allowed root itself (name ".") */
+    bool dir_wanted;      /* a trailing "/", "." or "..": a directory is meant */
+    int parent_err;       /* non-zero: the directory holding name is missing */
+} target;
 
 static mig_fsenv *fs_env(lua_State *L)
 {
@@ -60,6 +119,9 @@ static const char *error_text(int err, char *buf, size_t len)
     case RELATIVE_PATH: return "relative paths are not allowed (use \"~/...\" or an absolute path)";
     case NOT_REGULAR: return "not a regular file";
     case NUL_IN_PATH: return "path contains a NUL byte";
+    case OUTSIDE: return "outside allowed roots";
+    case PROTECTED: return "the migration state is not writable from a script";
+    case CHANGED: return "changed while being resolved (a directory was moved or swapped)";
     default: return mig_strerror(err, buf, len);
     }
 }
@@ -97,7 +159,7 @@ static int expand_into(const mig_fsenv *env, const char *path, char dst[PATH_MAX
     return n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
 }
 
-/* The next component of r->rest at *pos; false when none is left. */
+/* The next component of rest at *pos; false when none is left. */
 static bool next_component(const char *rest, size_t *pos, const char **name, size_t *len)
 {
     while (rest[*pos] == '/')
@@ -121,28 +183,34 @@ static void pop_component(resolver *r)
 
 static int push_component(resolver *r, const char *name, size_t len)
 {
+    if (len > NAME_MAX)
+        return ENAMETOOLONG;
     if (r->out_len + 1 + len >= PATH_MAX)
         return ENAMETOOLONG;
     r->out[r->out_len++] = '/';
-    memcpy(r->out + r->out_len, name, len);
+    memmove(r->out + r->out_len, name, len);
     r->out_len += len;
     r->out[r->out_len] = '\0';
     return 0;
 }
 
-/* Replaces the link just pushed onto out by its target, which continues
- * with what is left of rest after *pos. */
-static int splice_link(resolver *r, size_t *pos)
+/* Replaces the link just pushed onto out by its target (r->link, n bytes
+ * long), which continues with what is left of rest after *pos. */
+static int splice_link(resolver *r, size_t *pos, ssize_t n)
 {
     if (++r->links > MAX_LINKS)
         return ELOOP;
-    ssize_t n = readlink(r->out, r->link, PATH_MAX);
-    if (n < 0)
-        return errno;
+    size_t tail = strlen(r->rest + *pos + strspn(r->rest + *pos, "/"));
+    if (n <= 0)
+        return ENOENT;
     if (n >= PATH_MAX || (size_t)n + 1 + strlen(r->rest + *pos) >= PATH_MAX)
         return ENAMETOOLONG;
-    r->link[n] = '/';
-    strcpy(r->link + n + 1, r->rest + *pos);
+    /* The rest only if something is left: "link" + "" must not become
+     * "target/", which would ask for a directory. */
+    if (tail > 0)
+        strcpy(r->link + n, r->rest + *pos);
+    else
+        r->link[n] = '\0';
     strcpy(r->rest, r->link);
     *pos = 0;
     pop_component(r); /* a relative target is relative to the link's directory */
@@ -153,99 +221,381 @@ static int splice_link(resolver *r, size_t *pos)
     return 0;
 }
 
-/* Resolves r->rest (absolute) into r->out. Components past the first one
- * that does not exist are taken as they are; a ".." among them pops one,
- * and a ".." back into existing directories resumes the resolution (else
- * "~/nope/../link/x" would reach through link unchecked). */
-static int resolve(resolver *r, link_mode how)
+static size_t root_length(const char *root)
 {
+    size_t n = strlen(root);
+    while (n > 0 && root[n - 1] == '/')
+        n--;
+    return n;
+}
+
+/* Whether out is exactly an allowed root; if so, opens it into *fd and
+ * remembers it as the root of the walk. */
+static int enter_root(const mig_fsenv *env, resolver *r, int *fd)
+{
+    for (const char *const *root = env->roots; root != NULL && *root != NULL; root++) {
+        size_t n = root_length(*root);
+        if (n != r->out_len || memcmp(r->out, *root, n) != 0)
+            continue;
+        *fd = open(**root != '\0' ? *root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (*fd < 0)
+            return errno;
+        r->root = *root;
+        r->root_len = n;
+        return 0;
+    }
+    return 0;
+}
+
+/* After a "..": a descriptor of out, walked again from its root through
+ * names that must all be directories (out holds no link and no dot). */
+static int reopen(resolver *r, int *fd)
+{
+    int cur = open(*r->root != '\0' ? r->root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cur < 0)
+        return errno;
+    size_t pos = r->root_len, len;
+    const char *name;
+    char comp[NAME_MAX + 1];
+    while (next_component(r->out, &pos, &name, &len)) {
+        memcpy(comp, name, len);
+        comp[len] = '\0';
+        int next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int err = errno;
+        close(cur);
+        if (next < 0)
+            return err == ELOOP || err == ENOTDIR || err == ENOENT ? CHANGED : err;
+        cur = next;
+    }
+    *fd = cur;
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void target_release(target *t)
+{
+    close_fd(&t->dir);
+    close_fd(&t->fd);
+}
+
+/* The target is the directory open as fd, out itself: a root (no
+ * directory of it lies inside the roots) or, after a trailing dot, a
+ * directory walked again by name so that its parent is known. */
+static int walk(const mig_fsenv *env, resolver *r, link_mode how, target *t);
+
+static int end_on_directory(const mig_fsenv *env, resolver *r, link_mode how, target *t, int fd)
+{
+    t->dir_wanted = true;
+    if (r->out_len == r->root_len) {
+        t->is_root = true;
+        t->dir = fd;
+        strcpy(t->name, ".");
+        t->fd = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (t->fd < 0 || fstat(t->fd, &t->st) != 0)
+            return errno;
+        return 0;
+    }
+    close(fd);
+    memcpy(r->rest, r->out, r->out_len + 1);
+    return walk(env, r, how, t);
+}
+
+static int walk(const mig_fsenv *env, resolver *r, link_mode how, target *t)
+{
+    int fd = -1, err = 0;
+    bool ends_dir = true; /* no name component yet: "/" is a directory */
     r->out_len = 0;
     r->out[0] = '\0';
     r->missing = 0;
-    r->links = 0;
+    r->root = NULL;
+    r->root_len = 0;
+    if ((err = enter_root(env, r, &fd)) != 0)
+        goto fail;
     size_t pos = 0, len;
     const char *name;
     while (next_component(r->rest, &pos, &name, &len)) {
-        bool last = r->rest[pos + strspn(r->rest + pos, "/")] == '\0';
+        size_t after = pos + strspn(r->rest + pos, "/");
+        bool last = r->rest[after] == '\0';
+        if (last && after > pos)
+            t->dir_wanted = true;
+        ends_dir = last;
         if (len == 1 && name[0] == '.')
             continue;
         if (len == 2 && name[0] == '.' && name[1] == '.') {
-            pop_component(r);
-            if (r->missing > 0)
+            if (r->missing > 0) {
+                pop_component(r);
                 r->missing--;
+            } else if (fd >= 0 && r->out_len == r->root_len) {
+                close_fd(&fd); /* up out of the root: by name from here */
+                r->root = NULL;
+                pop_component(r);
+            } else {
+                pop_component(r);
+                if (fd >= 0) {
+                    close_fd(&fd);
+                    if ((err = reopen(r, &fd)) != 0)
+                        goto fail;
+                }
+            }
             continue;
         }
-        int err = push_component(r, name, len);
-        if (err != 0)
-            return err;
+        ends_dir = false;
+        if ((err = push_component(r, name, len)) != 0)
+            goto fail;
         if (r->missing > 0) {
             r->missing++;
             continue;
         }
-        if (last && how == KEEP_FINAL)
-            break;
+        const char *cname = r->out + r->out_len - len;
         struct stat st;
-        if (lstat(r->out, &st) != 0) {
-            if (errno != ENOENT && errno != ENOTDIR)
-                return errno;
-            r->missing = 1;
-        } else if (S_ISLNK(st.st_mode) && (err = splice_link(r, &pos)) != 0) {
-            return err;
+        if (fd < 0) {
+            /* Above the roots: looked at by name until a root is reached. */
+            if ((err = enter_root(env, r, &fd)) != 0)
+                goto fail;
+            if (fd >= 0) {
+                if (last) {
+                    ends_dir = true;
+                    break;
+                }
+                continue;
+            }
+            if (last && how == KEEP_FINAL)
+                break;
+            if (lstat(r->out, &st) != 0) {
+                if (errno != ENOENT && errno != ENOTDIR) {
+                    err = errno;
+                    goto fail;
+                }
+                r->missing = 1;
+                r->missing_err = errno;
+            } else if (S_ISLNK(st.st_mode)) {
+                ssize_t n = readlink(r->out, r->link, PATH_MAX);
+                if (n < 0) {
+                    err = errno;
+                    goto fail;
+                }
+                if ((err = splice_link(r, &pos, n)) != 0)
+                    goto fail;
+                ends_dir = true; /* unless the target names more */
+                if ((err = enter_root(env, r, &fd)) != 0) /* a link to "/" */
+                    goto fail;
+            }
+            continue;
         }
+        int child = openat(fd, cname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (child < 0) {
+            if (errno != ENOENT && errno != ENOTDIR) {
+                err = errno;
+                goto fail;
+            }
+            r->missing = 1;
+            r->missing_err = errno;
+            continue;
+        }
+        if (fstat(child, &st) != 0) {
+            err = errno;
+            close(child);
+            goto fail;
+        }
+        if (S_ISLNK(st.st_mode) && !(last && how == KEEP_FINAL)) {
+            ssize_t n = readlinkat(child, "", r->link, PATH_MAX);
+            err = n < 0 ? errno : 0;
+            close(child);
+            if (err == 0)
+                err = splice_link(r, &pos, n);
+            if (err != 0)
+                goto fail;
+            ends_dir = true; /* unless the target names more */
+            if (r->link[0] == '/') { /* absolute: from the top again */
+                close_fd(&fd);
+                r->root = NULL;
+                if ((err = enter_root(env, r, &fd)) != 0)
+                    goto fail;
+            }
+            continue;
+        }
+        if (last) {
+            t->fd = child;
+            t->st = st;
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            close(fd);
+            fd = child;
+            continue;
+        }
+        close(child);
+        r->missing = 1;
+        r->missing_err = ENOTDIR;
     }
-    if (r->out_len == 0)
-        strcpy(r->out, "/");
+    if (fd < 0) {
+        err = OUTSIDE;
+        goto fail;
+    }
+    if (ends_dir && r->missing == 0)
+        return end_on_directory(env, r, how, t, fd);
+    t->dir = fd;
+    if (r->missing > 1)
+        t->parent_err = r->missing_err;
+    const char *slash = strrchr(r->out, '/');
+    strcpy(t->name, slash != NULL ? slash + 1 : r->out);
     return 0;
+fail:
+    close_fd(&fd);
+    close_fd(&t->fd);
+    return err;
 }
 
-static bool under_root(const char *path, const char *root)
-{
-    size_t n = strlen(root);
-    while (n > 1 && root[n - 1] == '/')
-        n--;
-    if (n == 1 && root[0] == '/')
-        return true;
-    return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
+/* ---- openat2: the whole lookup in one call ------------------------------- */
 
-static bool inside_roots(const mig_fsenv *env, const char *path)
-{
-    for (const char *const *root = env->roots; root != NULL && *root != NULL; root++)
-        if (under_root(path, *root))
-            return true;
-    return false;
-}
+static atomic_bool no_openat2; /* ENOSYS, or a seccomp filter said EPERM */
 
-/* Whether path is ".<base of protected>.tmp-..." beside protected: the temp
- * file of a state write in progress. */
-static bool is_temp_of(const char *path, const char *protected_path)
+/* Resolves r->rest in one openat2() when it is plain: under a root, no
+ * ".", "..", trailing slash or symlink. false: take the walk. */
+static bool resolve_plain(const mig_fsenv *env, resolver *r, link_mode how, target *t)
 {
-    const char *slash = strrchr(path, '/'), *pslash = strrchr(protected_path, '/');
-    if (slash == NULL || pslash == NULL || slash - path != pslash - protected_path ||
-        strncmp(path, protected_path, (size_t)(slash - path)) != 0)
+    if (atomic_load_explicit(&no_openat2, memory_order_relaxed))
         return false;
-    const char *name = slash + 1, *base = pslash + 1;
+    size_t pos = 0, len;
+    const char *name;
+    r->out_len = 0;
+    while (next_component(r->rest, &pos, &name, &len)) {
+        if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.') ||
+            push_component(r, name, len) != 0)
+            return false;
+    }
+    if (r->out_len == 0 || r->rest[strlen(r->rest) - 1] == '/')
+        return false;
+    const char *root = NULL;
+    size_t n = 0;
+    for (const char *const *p = env->roots; p != NULL && *p != NULL && root == NULL; p++) {
+        n = root_length(*p);
+        if (r->out_len > n && memcmp(r->out, *p, n) == 0 && r->out[n] == '/')
+            root = *p;
+    }
+    if (root == NULL)
+        return false;
+    int rootfd = open(*root != '\0' ? root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return false;
+    const char *base = strrchr(r->out, '/') + 1;
+    int dir = rootfd;
+    if (base > r->out + n + 1) {
+        char *rel = r->link;
+        size_t rel_len = (size_t)(base - 1 - (r->out + n + 1));
+        memcpy(rel, r->out + n + 1, rel_len);
+        rel[rel_len] = '\0';
+        struct open_how oh = {
+            .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS,
+        };
+        long got = syscall(SYS_openat2, rootfd, rel, &oh, sizeof oh);
+        int err = errno;
+        close(rootfd);
+        if (got < 0) {
+            if (err == ENOSYS || err == EPERM)
+                atomic_store_explicit(&no_openat2, true, memory_order_relaxed);
+            return false;
+        }
+        dir = (int)got;
+    }
+    int fd = openat(dir, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 ? errno != ENOENT
+               : fstat(fd, &st) != 0 || (S_ISLNK(st.st_mode) && how == FOLLOW)) {
+        if (fd >= 0)
+            close(fd);
+        close(dir);
+        return false;
+    }
+    t->dir = dir;
+    t->fd = fd;
+    if (fd >= 0)
+        t->st = st;
+    strcpy(t->name, base);
+    r->missing = fd < 0;
+    return true;
+}
+
+/* Resolves r->path into *t: 0 or an error code. */
+static int resolve_target(const mig_fsenv *env, resolver *r, link_mode how, target *t)
+{
+    *t = (target){.r = r, .dir = -1, .fd = -1};
+    r->links = 0;
+    memcpy(r->rest, r->path, strlen(r->path) + 1);
+    if (resolve_plain(env, r, how, t))
+        return 0;
+    return walk(env, r, how, t);
+}
+
+/* ---- State protection ------------------------------------------------------ */
+
+/* Whether name is ".<base>.tmp-...": the temp file of a state write. */
+static bool is_temp_name(const char *name, const char *base)
+{
     size_t base_len = strlen(base);
     return name[0] == '.' && strncmp(name + 1, base, base_len) == 0 &&
            strncmp(name + 1 + base_len, ".tmp-", 5) == 0;
 }
 
-static bool is_protected(const mig_fsenv *env, const char *path)
+static bool same_file(const struct stat *a, const struct stat *b)
 {
-    const char *const *p = env->protected_paths;
-    size_t len = strlen(path);
-    for (; p != NULL && *p != NULL; p++) {
-        bool ancestor = strcmp(path, "/") == 0 ||
-                        (strncmp(*p, path, len) == 0 && (*p)[len] == '/');
-        if (strcmp(path, *p) == 0 || ancestor || is_temp_of(path, *p))
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Whether acting on t could change a protected file (the state, its
+ * lock): by any spelling, since the comparison is by device and inode of
+ * what the descriptors hold: the entry itself, or the same name (or a
+ * temp of it) in the same directory; with `ancestors`, also a directory
+ * holding one (fs.remove_tree, fs.rename). */
+static bool protected_target(const mig_fsenv *env, const target *t, bool ancestors)
+{
+    struct stat dir_st;
+    bool have_dir = t->dir >= 0 && !t->is_root && fstat(t->dir, &dir_st) == 0;
+    for (const char *const *p = env->protected_paths; p != NULL && *p != NULL; p++) {
+        struct stat st;
+        if (t->fd >= 0 && stat(*p, &st) == 0 && same_file(&st, &t->st))
             return true;
+        const char *slash = strrchr(*p, '/');
+        if (slash == NULL)
+            continue;
+        const char *base = slash + 1;
+        char dir[PATH_MAX];
+        size_t dlen = slash == *p ? 1 : (size_t)(slash - *p);
+        if (dlen >= sizeof dir)
+            continue;
+        memcpy(dir, *p, dlen);
+        dir[dlen] = '\0';
+        if (have_dir && (strcmp(t->name, base) == 0 || is_temp_name(t->name, base)) &&
+            stat(dir, &st) == 0 && same_file(&st, &dir_st))
+            return true;
+        if (!ancestors || t->fd < 0 || !S_ISDIR(t->st.st_mode))
+            continue;
+        /* Each directory on the protected path, up to "/". */
+        for (;;) {
+            if (stat(dir, &st) == 0 && same_file(&st, &t->st))
+                return true;
+            char *up = strrchr(dir, '/');
+            if (up == NULL || (up == dir && dir[1] == '\0'))
+                break;
+            up[up == dir ? 1 : 0] = '\0';
+        }
     }
     return false;
 }
 
-/* Resolves argument arg for fs.<fn> and checks it lies inside the roots.
- * The result lives in a userdata left on the stack. */
-static const char *check_path(lua_State *L, int arg, const char *fn, link_mode how)
+/* ---- Taking paths from arguments -------------------------------------------- */
+
+/* Checks argument arg of fs.<fn> and readies *t for locate(): raises on
+ * a bad argument, before any descriptor exists. The resolver is left on
+ * the stack. */
+static void prepare(lua_State *L, int arg, const char *fn, target *t)
 {
     const char *closed = fs_env(L)->closed_reason;
     if (closed != NULL)
@@ -253,24 +603,15 @@ static const char *check_path(lua_State *L, int arg, const char *fn, link_mode h
     size_t len;
     const char *given = luaL_checklstring(L, arg, &len);
     resolver *r = lua_newuserdatauv(L, sizeof *r, 0);
-    int err = strlen(given) != len ? NUL_IN_PATH : expand_into(fs_env(L), given, r->rest);
-    if (err == 0)
-        err = resolve(r, how);
+    *t = (target){.r = r, .dir = -1, .fd = -1};
+    int err = strlen(given) != len ? NUL_IN_PATH : expand_into(fs_env(L), given, r->path);
     if (err != 0)
         path_error(L, fn, arg, err);
-    if (!inside_roots(fs_env(L), r->out))
-        luaL_error(L, "fs.%s: \"%s\": outside allowed roots", fn, given);
-    return r->out;
 }
 
-/* check_path() for a path fs.<fn> is about to change. */
-static const char *check_target(lua_State *L, int arg, const char *fn, link_mode how)
+static int locate(lua_State *L, target *t, link_mode how)
 {
-    const char *path = check_path(L, arg, fn, how);
-    if (is_protected(fs_env(L), path))
-        luaL_error(L, "fs.%s: \"%s\": the migration state is not writable from a script", fn,
-                   lua_tostring(L, arg));
-    return path;
+    return resolve_target(fs_env(L), t->r, how, t);
 }
 
 /* Read at call time: the sandbox sets it around check() and clears it for
@@ -281,6 +622,7 @@ static void check_writable(lua_State *L, const char *fn)
     if (reason != NULL)
         luaL_error(L, "fs.%s: not allowed: %s", fn, reason);
 }
+
 
 /* ---- Arguments ----------------------------------------------------------- */
 
@@ -298,7 +640,9 @@ static lua_Integer parse_octal(const char *text, size_t len)
 }
 
 /* A mode as an octal string ("0644") or an integer (420): Lua has no
- * octal literals, so a script writing 0644 would mean 644. */
+ * octal literals, so a script writing 0644 would mean 644. A setuid or
+ * setgid bit is refused: no fs function makes a file that runs with its
+ * owner's rights (the executor may be root). */
 static mode_t check_mode(lua_State *L, int arg)
 {
     lua_Integer mode = -1;
@@ -316,6 +660,12 @@ static mode_t check_mode(lua_State *L, int arg)
     }
     if (mode < 0 || mode > 07777)
         luaL_argerror(L, arg, "mode must be an octal string like \"0644\" or an integer");
+    if (mode & SETID_BITS) {
+        char text[96];
+        snprintf(text, sizeof text, "mode 0%o has a setuid or setgid bit (04000, 02000): fs never "
+                 "sets one", (unsigned)mode);
+        luaL_argerror(L, arg, lua_pushstring(L, text));
+    }
     return (mode_t)mode;
 }
 
@@ -326,25 +676,48 @@ static int opt_mode(lua_State *L, int arg, int fallback)
 
 /* ---- Plain file work (no Lua in here) ---------------------------------- */
 
-/* Reads the regular file path into buf (room bytes). *got == room means it
- * did not fit; *size is then what fstat says it holds now. */
-static int read_into(const char *path, char *buf, size_t room, size_t *got, off_t *size)
+/* The target as a regular file: 0, or why it is not one. */
+static int want_file(const target *t)
 {
-    *got = 0;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
+    if (t->fd < 0)
+        return t->parent_err != 0 ? t->parent_err : ENOENT;
+    if (S_ISDIR(t->st.st_mode))
+        return EISDIR;
+    if (!S_ISREG(t->st.st_mode))
+        return NOT_REGULAR;
+    return t->dir_wanted ? ENOTDIR : 0;
+}
+
+/* Opens the regular file t names for reading, never following a link and
+ * never blocking (a FIFO swapped in is refused by the fstat after). */
+static int open_file(const target *t, int *in, struct stat *st)
+{
+    int err = want_file(t);
+    if (err != 0)
+        return err;
+    *in = openat(t->dir, t->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (*in < 0)
         return errno;
-    struct stat st;
-    int err = fstat(fd, &st) != 0 ? errno : 0;
-    if (err == 0 && !S_ISREG(st.st_mode))
-        err = S_ISDIR(st.st_mode) ? EISDIR : NOT_REGULAR;
-    if (err == 0)
-        *size = st.st_size;
-    if (err == 0 && (uintmax_t)st.st_size >= room)
+    err = fstat(*in, st) != 0 ? errno : 0;
+    if (err == 0 && !S_ISREG(st->st_mode))
+        err = S_ISDIR(st->st_mode) ? EISDIR : NOT_REGULAR;
+    if (err != 0)
+        close_fd(in);
+    return err;
+}
+
+/* Reads the open file into buf (room bytes). *got == room means it did
+ * not fit; *size is then what fstat says it holds now. Closes in. */
+static int read_into(int in, const struct stat *st, char *buf, size_t room, size_t *got,
+                     off_t *size)
+{
+    int err = 0;
+    *got = 0;
+    *size = st->st_size;
+    if ((uintmax_t)st->st_size >= room)
         *got = room;
-    while (err == 0 && *got < room) {
-        ssize_t n = read(fd, buf + *got, room - *got);
+    while (*got < room) {
+        ssize_t n = read(in, buf + *got, room - *got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -353,7 +726,7 @@ static int read_into(const char *path, char *buf, size_t room, size_t *got, off_
         }
         *got += (size_t)n;
     }
-    close(fd);
+    close(in);
     return err;
 }
 
@@ -366,11 +739,22 @@ typedef struct listing {
     bool overflow;
 } listing;
 
-static int read_names(const char *path, listing *ls)
+/* Reads the names of the directory t names (a link to one followed by
+ * locate()). */
+static int read_names(const target *t, listing *ls)
 {
-    DIR *dir = opendir(path);
-    if (dir == NULL)
-        return errno;
+    if (t->fd < 0)
+        return t->parent_err != 0 ? t->parent_err : ENOENT;
+    if (!S_ISDIR(t->st.st_mode))
+        return ENOTDIR;
+    int fd = openat(t->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    if (dir == NULL) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
     ls->count = ls->used = 0;
     ls->overflow = false;
     int err = 0;
@@ -404,57 +788,157 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b); /* bytewise: unsigned char */
 }
 
-static int remove_entry(int dirfd, const char *name, int depth);
+/* ---- remove_tree: depth without recursion ---------------------------------- */
 
-/* Removes everything in the directory open as fd (consumed). Entries are
- * read again until none is left: removing while reading may skip some. */
-static int empty_dir(int fd, int depth)
+/* One directory being emptied: where it is (to recognise it when coming
+ * back up through ".."), its name in its parent, and how often it was
+ * read through since it was entered. */
+typedef struct level {
+    dev_t dev;
+    ino_t ino;
+    int passes;
+    char name[NAME_MAX + 1];
+} level;
+
+typedef struct tree_walk {
+    level *levels;
+    size_t depth, cap;
+} tree_walk;
+
+static int push_level(tree_walk *w, const struct stat *st, const char *name)
 {
-    DIR *dir = fdopendir(fd);
-    if (dir == NULL) {
-        int err = errno;
-        close(fd);
-        return err;
+    if (w->depth == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 16;
+        level *bigger = realloc(w->levels, cap * sizeof *bigger);
+        if (bigger == NULL)
+            return ENOMEM;
+        w->levels = bigger;
+        w->cap = cap;
     }
-    int err = 0;
-    bool removed = true;
-    for (int pass = 0; err == 0 && removed && pass < MAX_PASSES; pass++) {
-        removed = false;
-        rewinddir(dir);
-        struct dirent *entry;
-        while (err == 0 && (errno = 0, entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            err = remove_entry(dirfd(dir), entry->d_name, depth);
-            removed = true;
-        }
-        if (err == 0 && errno != 0)
-            err = errno;
-    }
-    closedir(dir);
-    return err;
+    level *l = &w->levels[w->depth++];
+    l->dev = st->st_dev;
+    l->ino = st->st_ino;
+    l->passes = 0;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    return 0;
 }
 
-/* Removes dirfd/name, a directory with its content; never follows a link:
- * a directory swapped for a link after fstatat fails O_NOFOLLOW. */
-static int remove_entry(int dirfd, const char *name, int depth)
+/* Opens dirfd/name as a directory to read, never through a link. */
+static int open_dir_nofollow(int dirfd, const char *name, int *fd, struct stat *st)
 {
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : errno;
-    if (S_ISDIR(st.st_mode)) {
-        if (depth >= MAX_TREE_DEPTH)
-            return ENAMETOOLONG;
-        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            return errno;
-        int err = empty_dir(fd, depth + 1);
-        if (err != 0)
-            return err;
-    }
-    if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT)
+    *fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*fd < 0)
         return errno;
+    if (fstat(*fd, st) != 0) {
+        int err = errno;
+        close_fd(fd);
+        return err;
+    }
     return 0;
+}
+
+/* Empties the directory parent/name and everything under it. One
+ * directory is open at a time: going down closes the parent, coming back
+ * up opens ".." and checks it is the directory it left (device and
+ * inode), so a tree moved meanwhile is never followed elsewhere. Entries
+ * are read again until none is left: removing while reading may skip
+ * some. The heap holds one level per depth, the C stack nothing. */
+static int empty_tree(int parent, const char *name)
+{
+    tree_walk w = {NULL, 0, 0};
+    int fd;
+    struct stat st;
+    int err = open_dir_nofollow(parent, name, &fd, &st);
+    if (err == 0)
+        err = push_level(&w, &st, name);
+    DIR *dir = NULL;
+    while (err == 0 && w.depth > 0) {
+        if (dir == NULL && (dir = fdopendir(fd)) == NULL) {
+            err = errno;
+            close(fd);
+            break;
+        }
+        level *cur = &w.levels[w.depth - 1];
+        bool removed = false, descended = false;
+        struct dirent *entry;
+        rewinddir(dir);
+        while (err == 0 && (errno = 0, entry = readdir(dir)) != NULL) {
+            const char *n = entry->d_name;
+            if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+                continue;
+            if (fstatat(dirfd(dir), n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                err = errno == ENOENT ? 0 : errno;
+                continue;
+            }
+            if (!S_ISDIR(st.st_mode)) {
+                if (unlinkat(dirfd(dir), n, 0) != 0 && errno != ENOENT)
+                    err = errno;
+                removed = true;
+                continue;
+            }
+            if (unlinkat(dirfd(dir), n, AT_REMOVEDIR) == 0) {
+                removed = true;
+                continue;
+            }
+            if (errno == ENOENT)
+                continue;
+            if (errno != ENOTEMPTY && errno != EEXIST) {
+                err = errno;
+                continue;
+            }
+            int child;
+            if ((err = open_dir_nofollow(dirfd(dir), n, &child, &st)) != 0) {
+                if (err == ENOENT) /* gone meanwhile */
+                    err = 0;
+                continue;
+            }
+            if ((err = push_level(&w, &st, n)) != 0) {
+                close(child);
+                break;
+            }
+            closedir(dir);
+            dir = NULL;
+            fd = child;
+            descended = true;
+            break;
+        }
+        if (err == 0 && !descended && entry == NULL && errno != 0)
+            err = errno;
+        if (err != 0 || descended)
+            continue;
+        cur = &w.levels[w.depth - 1];
+        if (removed && ++cur->passes < MAX_PASSES)
+            continue; /* read it once more: it may have filled up again */
+        /* Empty (or refilling faster than we remove): up a level. */
+        if (w.depth == 1) {
+            w.depth = 0;
+            break;
+        }
+        int up = openat(dirfd(dir), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (up < 0) {
+            err = errno;
+            break;
+        }
+        const level *above = &w.levels[w.depth - 2];
+        if (fstat(up, &st) != 0 || st.st_dev != above->dev || st.st_ino != above->ino) {
+            err = CHANGED; /* moved meanwhile: ".." is not where we came from */
+            close(up);
+            break;
+        }
+        closedir(dir);
+        dir = NULL;
+        fd = up;
+        if (unlinkat(fd, cur->name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
+            err = errno;
+            close(fd);
+            break;
+        }
+        w.depth--;
+    }
+    if (dir != NULL)
+        closedir(dir);
+    free(w.levels);
+    return err;
 }
 
 /* In-kernel copy where the file systems allow it (also reflinks), else
@@ -497,35 +981,22 @@ static int fill_copy(int out, void *ctx)
     return copy_data(src->in, out, src->buf, COPY_BUFFER);
 }
 
-/* Copies src over dst atomically; *side is the argument (1 for src, 2 for
- * dst) the failure is about. buf is caller-provided Lua memory. */
-static int copy_file(const char *src, const char *dst, char *buf, const char **stage, int *side)
+/* chmod of the entry open as t->fd (O_PATH, not a link), as it is now:
+ * fchmodat2 refuses a link swapped in under the name; without it (before
+ * Linux 6.6) the descriptor itself is changed through /proc. */
+static int chmod_target(const target *t, mode_t mode)
 {
-    *stage = "open";
-    *side = 1;
-    int in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (in < 0)
-        return errno;
-    struct stat st;
-    int err = fstat(in, &st) != 0 ? errno : 0;
-    if (err == 0 && !S_ISREG(st.st_mode))
-        err = S_ISDIR(st.st_mode) ? EISDIR : NOT_REGULAR;
-    if (err == 0) {
-        *side = 2;
-        copy_source from = {in, buf};
-        err = mig_replace_atomic(dst, fill_copy, &from, (int)(st.st_mode & 07777), true, stage);
+    if (syscall(SYS_fchmodat2, t->dir, t->name, mode, AT_SYMLINK_NOFOLLOW) == 0) {
+        struct stat now;
+        if (fstat(t->fd, &now) == 0 && same_file(&now, &t->st))
+            return 0;
+        return CHANGED; /* another file was moved in: it got the mode, inside */
     }
-    close(in);
-    return err;
-}
-
-/* The directory part of resolved path into dir (PATH_MAX bytes). */
-static void dir_part(const char *path, char *dir)
-{
-    const char *slash = strrchr(path, '/');
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    memcpy(dir, path, len);
-    dir[len] = '\0';
+    if (errno != ENOSYS && errno != EPERM)
+        return errno == EOPNOTSUPP ? ELOOP : errno;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
+    return chmod(proc, mode) != 0 ? errno : 0;
 }
 
 void mig_path_normalize(const char *path, char *out)
@@ -553,18 +1024,27 @@ void mig_path_normalize(const char *path, char *out)
 
 /* ---- The functions scripts call ------------------------------------------ */
 
+/* Each one: arguments checked and Lua memory taken (prepare), then the
+ * targets located and acted on in plain C, then the descriptors released,
+ * then (only then) an error raised. */
+
 static int fs_read(lua_State *L)
 {
-    const char *path = check_path(L, 1, "read", FOLLOW);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return path_error(L, "read", 1, errno);
-    size_t room = (size_t)st.st_size + 1;
+    target t;
+    prepare(L, 1, "read", &t);
+    size_t room = FIRST_READ;
     for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
         char *buf = lua_newuserdatauv(L, room, 0);
-        size_t got;
-        off_t size;
-        int err = read_into(path, buf, room, &got, &size);
+        size_t got = 0;
+        off_t size = 0;
+        int in = -1;
+        struct stat st;
+        int err = locate(L, &t, FOLLOW);
+        if (err == 0)
+            err = open_file(&t, &in, &st);
+        target_release(&t);
+        if (err == 0)
+            err = read_into(in, &st, buf, room, &got, &size);
         if (err != 0)
             return path_error(L, "read", 1, err);
         if (got < room) {
@@ -580,62 +1060,78 @@ static int fs_read(lua_State *L)
     return path_error(L, "read", 1, EAGAIN);
 }
 
+/* Where a new file (fs.write, fs.copy's destination) may go: 0 or why not. */
+static int want_new_file(const mig_fsenv *env, const target *t)
+{
+    if (t->parent_err != 0)
+        return t->parent_err;
+    if (t->is_root || (t->fd >= 0 && S_ISDIR(t->st.st_mode)) || t->dir_wanted)
+        return EISDIR;
+    return protected_target(env, t, false) ? PROTECTED : 0;
+}
+
 static int fs_write(lua_State *L)
 {
     check_writable(L, "write");
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     int mode = opt_mode(L, 3, -1);
-    const char *path = check_target(L, 1, "write", FOLLOW);
-    const char *stage;
-    int err = mig_write_atomic(path, data, len, mode, &stage);
+    target t;
+    prepare(L, 1, "write", &t);
+    const char *stage = "open";
+    int err = locate(L, &t, FOLLOW);
+    if (err == 0)
+        err = want_new_file(fs_env(L), &t);
+    if (err == 0)
+        err = mig_write_atomic_at(t.dir, t.name, data, len, mode, &stage);
+    target_release(&t);
     if (err != 0)
         return stage_error(L, "write", 1, stage, err);
     return 0;
 }
 
-static int fs_exists(lua_State *L)
+/* fs.exists, fs.is_file, fs.is_dir: false when missing. */
+static int file_type_is(lua_State *L, const char *fn, link_mode how, mode_t type)
 {
-    const char *path = check_path(L, 1, "exists", KEEP_FINAL);
-    struct stat st;
-    bool found = lstat(path, &st) == 0;
-    if (!found && errno != ENOENT && errno != ENOTDIR)
-        return path_error(L, "exists", 1, errno);
+    target t;
+    prepare(L, 1, fn, &t);
+    int err = locate(L, &t, how);
+    bool found = err == 0 && t.fd >= 0 && (type == 0 || (t.st.st_mode & S_IFMT) == type);
+    if (found && t.dir_wanted && !S_ISDIR(t.st.st_mode))
+        found = false;
+    target_release(&t);
+    if (err != 0)
+        return path_error(L, fn, 1, err);
     lua_pushboolean(L, found);
     return 1;
 }
 
-/* is_file and is_dir: stat() through links; false when missing. */
-static int file_type_is(lua_State *L, const char *fn, mode_t type)
+static int fs_exists(lua_State *L)
 {
-    const char *path = check_path(L, 1, fn, FOLLOW);
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        if (errno != ENOENT && errno != ENOTDIR)
-            return path_error(L, fn, 1, errno);
-        st.st_mode = 0;
-    }
-    lua_pushboolean(L, (st.st_mode & S_IFMT) == type);
-    return 1;
+    return file_type_is(L, "exists", KEEP_FINAL, 0);
 }
 
 static int fs_is_file(lua_State *L)
 {
-    return file_type_is(L, "is_file", S_IFREG);
+    return file_type_is(L, "is_file", FOLLOW, S_IFREG);
 }
 
 static int fs_is_dir(lua_State *L)
 {
-    return file_type_is(L, "is_dir", S_IFDIR);
+    return file_type_is(L, "is_dir", FOLLOW, S_IFDIR);
 }
 
 static int fs_stat(lua_State *L)
 {
-    const char *path = check_path(L, 1, "stat", KEEP_FINAL);
-    struct stat st;
-    if (lstat(path, &st) != 0) {
-        if (errno != ENOENT && errno != ENOTDIR)
-            return path_error(L, "stat", 1, errno);
+    target t;
+    prepare(L, 1, "stat", &t);
+    int err = locate(L, &t, KEEP_FINAL);
+    bool found = err == 0 && t.fd >= 0;
+    struct stat st = t.st;
+    target_release(&t);
+    if (err != 0)
+        return path_error(L, "stat", 1, err);
+    if (!found) {
         lua_pushnil(L);
         return 1;
     }
@@ -655,15 +1151,26 @@ static int fs_stat(lua_State *L)
     return 1;
 }
 
+/* Locates the directory and reads its names into ls. */
+static int list_once(lua_State *L, target *t, listing *ls)
+{
+    int err = locate(L, t, FOLLOW);
+    if (err == 0)
+        err = read_names(t, ls);
+    target_release(t);
+    return err;
+}
+
 /* Counts the entries, allocates for them (with room for a few more), reads
  * them again; a directory that grew in between is read once more. */
 static int fs_list(lua_State *L)
 {
-    const char *path = check_path(L, 1, "list", FOLLOW);
+    target t;
+    prepare(L, 1, "list", &t);
     listing ls = {0};
     for (int attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
         ls.names = NULL;
-        int err = read_names(path, &ls);
+        int err = list_once(L, &t, &ls);
         if (err != 0)
             return path_error(L, "list", 1, err);
         ls.max_names = ls.count + ls.count / 8 + 16;
@@ -672,7 +1179,7 @@ static int fs_list(lua_State *L)
             return path_error(L, "list", 1, ENOMEM);
         ls.names = lua_newuserdatauv(L, ls.max_names * sizeof(char *) + ls.max_bytes, 0);
         ls.bytes = (char *)(ls.names + ls.max_names);
-        if ((err = read_names(path, &ls)) != 0)
+        if ((err = list_once(L, &t, &ls)) != 0)
             return path_error(L, "list", 1, err);
         if (!ls.overflow)
             break;
@@ -689,12 +1196,63 @@ static int fs_list(lua_State *L)
     return 1;
 }
 
+/* One step of mkdir -p: 0 when t is a directory (*done), else creates the
+ * first missing component below the last existing one. */
+static int mkdir_step(const mig_fsenv *env, target *t, mode_t mode, bool *done)
+{
+    *done = false;
+    resolver *r = t->r;
+    if (t->fd >= 0) {
+        *done = true;
+        return S_ISDIR(t->st.st_mode) ? 0 : ENOTDIR;
+    }
+    if (r->missing_err == ENOTDIR && r->missing > 1)
+        return ENOTDIR;
+    /* The first missing component: skip back over the others. */
+    size_t end = r->out_len;
+    for (int i = 1; i < r->missing; i++) {
+        while (end > 0 && r->out[end - 1] != '/')
+            end--;
+        end--;
+    }
+    size_t start = end;
+    while (start > 0 && r->out[start - 1] != '/')
+        start--;
+    if (end - start > NAME_MAX)
+        return ENAMETOOLONG;
+    char name[NAME_MAX + 1];
+    memcpy(name, r->out + start, end - start);
+    name[end - start] = '\0';
+    /* The directory to make the state's place taken, by any spelling. */
+    target probe = *t;
+    memcpy(probe.name, name, end - start + 1);
+    if (protected_target(env, &probe, false))
+        return PROTECTED;
+    if (mkdirat(t->dir, name, mode) != 0)
+        return errno == EEXIST ? 0 : errno; /* made meanwhile: look again */
+    /* A new directory is an entry in its parent: sync that, or a crash may
+     * forget a directory a migration reported as made. */
+    return mig_fsync_dirfd(t->dir);
+}
+
 static int fs_mkdir(lua_State *L)
 {
     check_writable(L, "mkdir");
     int mode = opt_mode(L, 2, 0755);
-    const char *path = check_target(L, 1, "mkdir", FOLLOW);
-    int err = mig_mkdir_parents(path, (mode_t)mode);
+    target t;
+    prepare(L, 1, "mkdir", &t);
+    int err = 0;
+    bool done = false;
+    /* Each round makes one directory, or finds that another process did;
+     * a round is bounded by the components of the path and its links. */
+    for (int round = 0; err == 0 && !done && round < PATH_MAX / 2; round++) {
+        err = locate(L, &t, FOLLOW);
+        if (err == 0)
+            err = mkdir_step(fs_env(L), &t, (mode_t)mode, &done);
+        target_release(&t);
+    }
+    if (err == 0 && !done)
+        err = EAGAIN;
     if (err != 0)
         return path_error(L, "mkdir", 1, err);
     return 0;
@@ -702,31 +1260,39 @@ static int fs_mkdir(lua_State *L)
 
 /* fs.remove and fs.remove_tree: a missing path is no error; a directory
  * must be empty for fs.remove, and fs.remove_tree empties it first. */
+static int remove_target(const mig_fsenv *env, target *t, bool tree, const char **stage)
+{
+    if (t->fd < 0)
+        return t->parent_err == ENOTDIR ? ENOTDIR : 0;
+    if (protected_target(env, t, true))
+        return PROTECTED;
+    if (t->is_root)
+        return EBUSY;
+    bool is_dir = S_ISDIR(t->st.st_mode);
+    if (t->dir_wanted && !is_dir)
+        return ENOTDIR;
+    int err = 0;
+    if (is_dir && tree)
+        err = empty_tree(t->dir, t->name);
+    if (err == 0 && unlinkat(t->dir, t->name, is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT)
+        err = errno;
+    if (err == 0 && (err = mig_fsync_dirfd(t->dir)) != 0)
+        *stage = "fsync dir";
+    return err;
+}
+
 static int remove_path(lua_State *L, const char *fn, bool tree)
 {
     check_writable(L, fn);
-    const char *path = check_target(L, 1, fn, KEEP_FINAL);
-    struct stat st;
-    int err = 0;
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        return path_error(L, fn, 1, errno);
-    }
-    if (S_ISDIR(st.st_mode)) {
-        if (tree) {
-            int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            err = fd < 0 ? errno : empty_dir(fd, 0);
-        }
-        if (err == 0 && rmdir(path) != 0)
-            err = errno;
-    } else if (unlink(path) != 0) {
-        err = errno;
-    }
+    target t;
+    prepare(L, 1, fn, &t);
+    const char *stage = "open";
+    int err = locate(L, &t, KEEP_FINAL);
+    if (err == 0)
+        err = remove_target(fs_env(L), &t, tree, &stage);
+    target_release(&t);
     if (err != 0)
-        return path_error(L, fn, 1, err);
-    if ((err = mig_fsync_parent(path)) != 0)
-        return stage_error(L, fn, 1, "fsync dir", err);
+        return stage_error(L, fn, 1, stage, err);
     return 0;
 }
 
@@ -740,15 +1306,42 @@ static int fs_remove_tree(lua_State *L)
     return remove_path(L, "remove_tree", true);
 }
 
+/* What may be renamed (side: which argument the refusal is about). */
+static int rename_allowed(const mig_fsenv *env, const target *t)
+{
+    if (protected_target(env, t, true))
+        return PROTECTED;
+    return t->is_root ? EBUSY : 0;
+}
+
 static int fs_rename(lua_State *L)
 {
     check_writable(L, "rename");
-    const char *src = check_target(L, 1, "rename", KEEP_FINAL);
-    const char *dst = check_target(L, 2, "rename", KEEP_FINAL);
-    int err = rename(src, dst) != 0 ? errno : 0;
-    /* Both directories changed; sync both so the move survives a crash. */
-    if (err == 0 && (err = mig_fsync_parent(dst)) == 0)
-        err = mig_fsync_parent(src);
+    target src, dst;
+    prepare(L, 1, "rename", &src);
+    prepare(L, 2, "rename", &dst);
+    int side = 1;
+    int err = locate(L, &src, KEEP_FINAL);
+    if (err == 0)
+        err = rename_allowed(fs_env(L), &src);
+    if (err == 0) {
+        side = 2;
+        if ((err = locate(L, &dst, KEEP_FINAL)) == 0)
+            err = rename_allowed(fs_env(L), &dst);
+    }
+    bool resolved = err == 0;
+    if (resolved && (src.parent_err != 0 || dst.parent_err != 0))
+        err = src.parent_err != 0 ? src.parent_err : dst.parent_err;
+    else if (resolved) {
+        err = renameat(src.dir, src.name, dst.dir, dst.name) != 0 ? errno : 0;
+        /* Both directories changed; sync both so the move survives a crash. */
+        if (err == 0 && (err = mig_fsync_dirfd(dst.dir)) == 0)
+            err = mig_fsync_dirfd(src.dir);
+    }
+    target_release(&src);
+    target_release(&dst);
+    if (!resolved)
+        return path_error(L, "rename", side, err);
     if (err == EXDEV)
         return luaL_error(L, "fs.rename: \"%s\" -> \"%s\": the paths are on different file "
                              "systems (use fs.copy, then fs.remove)",
@@ -756,66 +1349,134 @@ static int fs_rename(lua_State *L)
     if (err != 0) {
         char buf[128];
         return luaL_error(L, "fs.rename: \"%s\" -> \"%s\": %s", lua_tostring(L, 1),
-                          lua_tostring(L, 2), mig_strerror(err, buf, sizeof buf));
+                          lua_tostring(L, 2), error_text(err, buf, sizeof buf));
     }
     return 0;
+}
+
+/* Copies src over dst atomically, mode kept less setuid/setgid; *side is
+ * the argument (1 for src, 2 for dst) the failure is about. */
+static int copy_file(lua_State *L, target *src, target *dst, char *buf, const char **stage,
+                     int *side)
+{
+    *stage = "open";
+    *side = 1;
+    int in = -1;
+    struct stat st;
+    int err = locate(L, src, FOLLOW);
+    if (err == 0)
+        err = open_file(src, &in, &st);
+    target_release(src);
+    if (err != 0)
+        return err;
+    *side = 2;
+    if ((err = locate(L, dst, FOLLOW)) == 0 && (err = want_new_file(fs_env(L), dst)) == 0) {
+        copy_source from = {in, buf};
+        err = mig_replace_atomic_at(dst->dir, dst->name, fill_copy, &from,
+                                    (int)(st.st_mode & 07777 & ~SETID_BITS), true, stage);
+    }
+    target_release(dst);
+    close(in);
+    return err;
 }
 
 static int fs_copy(lua_State *L)
 {
     check_writable(L, "copy");
-    const char *src = check_path(L, 1, "copy", FOLLOW);
-    const char *dst = check_target(L, 2, "copy", FOLLOW);
+    target src, dst;
+    prepare(L, 1, "copy", &src);
+    prepare(L, 2, "copy", &dst);
     char *buf = lua_newuserdatauv(L, COPY_BUFFER, 0);
     const char *stage;
     int side;
-    int err = copy_file(src, dst, buf, &stage, &side);
+    int err = copy_file(L, &src, &dst, buf, &stage, &side);
     if (err != 0)
         return stage_error(L, "copy", side, stage, err);
     return 0;
+}
+
+/* Where the link at `link` (resolved) would point, as the kernel will read
+ * it: a relative target is relative to the link's directory. */
+static int check_link_target(const mig_fsenv *env, const char *target_text, const target *link,
+                             target *pointee)
+{
+    resolver *r = pointee->r;
+    const char *dir = link->r->out;
+    const char *slash = strrchr(dir, '/');
+    size_t dlen = slash == NULL ? 0 : (size_t)(slash - dir);
+    int n = target_text[0] == '/'
+                ? snprintf(r->path, PATH_MAX, "%s", target_text)
+                : snprintf(r->path, PATH_MAX, "%.*s/%s", (int)dlen, dir, target_text);
+    if (n < 0 || n >= PATH_MAX)
+        return ENAMETOOLONG;
+    int err = resolve_target(env, r, FOLLOW, pointee);
+    target_release(pointee);
+    return err;
 }
 
 static int fs_symlink(lua_State *L)
 {
     check_writable(L, "symlink");
     size_t len;
-    const char *target = luaL_checklstring(L, 1, &len);
-    const char *link = check_target(L, 2, "symlink", KEEP_FINAL);
+    const char *text = luaL_checklstring(L, 1, &len);
+    if (strlen(text) != len)
+        return path_error(L, "symlink", 1, NUL_IN_PATH);
+    target link, pointee;
+    prepare(L, 2, "symlink", &link);
     resolver *r = lua_newuserdatauv(L, sizeof *r, 0);
-    /* Where the link will point, as the kernel will read it: a relative
-     * target is relative to the link's directory. */
-    int err = strlen(target) != len ? NUL_IN_PATH : 0;
+    pointee = (target){.r = r, .dir = -1, .fd = -1};
+    int side = 2;
+    int err = locate(L, &link, KEEP_FINAL);
     if (err == 0) {
-        dir_part(link, r->link);
-        int n = target[0] == '/' ? snprintf(r->rest, PATH_MAX, "%s", target)
-                                 : snprintf(r->rest, PATH_MAX, "%s/%s", r->link, target);
-        err = n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
+        side = 1;
+        err = check_link_target(fs_env(L), text, &link, &pointee);
     }
-    if (err == 0)
-        err = resolve(r, FOLLOW);
+    if (err == 0) {
+        side = 2;
+        if (link.parent_err != 0)
+            err = link.parent_err;
+        else if (link.is_root || link.fd >= 0)
+            err = EEXIST;
+        else if (link.dir_wanted)
+            err = ENOENT;
+        else if (protected_target(fs_env(L), &link, false))
+            err = PROTECTED;
+    }
+    const char *stage = "open";
+    if (err == 0) {
+        side = 2;
+        if (symlinkat(text, link.dir, link.name) != 0)
+            err = errno;
+        else if ((err = mig_fsync_dirfd(link.dir)) != 0)
+            stage = "fsync dir";
+    }
+    target_release(&link);
     if (err != 0)
-        return path_error(L, "symlink", 1, err);
-    if (!inside_roots(fs_env(L), r->out))
-        return luaL_error(L, "fs.symlink: \"%s\": outside allowed roots", target);
-    if (symlink(target, link) != 0)
-        return path_error(L, "symlink", 2, errno);
-    if ((err = mig_fsync_parent(link)) != 0)
-        return stage_error(L, "symlink", 2, "fsync dir", err);
+        return stage_error(L, "symlink", side, stage, err);
     return 0;
 }
 
 static int fs_readlink(lua_State *L)
 {
-    const char *path = check_path(L, 1, "readlink", KEEP_FINAL);
-    char *target = lua_newuserdatauv(L, PATH_MAX, 0);
-    ssize_t n = readlink(path, target, PATH_MAX);
-    if (n < 0 && (errno == EINVAL || errno == ENOENT || errno == ENOTDIR)) {
-        lua_pushnil(L);
-        return 1;
+    target t;
+    prepare(L, 1, "readlink", &t);
+    char *text = lua_newuserdatauv(L, PATH_MAX, 0);
+    int err = locate(L, &t, KEEP_FINAL);
+    ssize_t n = -1;
+    if (err == 0 && t.fd >= 0 && S_ISLNK(t.st.st_mode)) {
+        n = readlinkat(t.fd, "", text, PATH_MAX);
+        if (n < 0)
+            err = errno;
+        else if (n >= PATH_MAX)
+            err = ENAMETOOLONG;
     }
-    if (n < 0 || n >= PATH_MAX)
-        return path_error(L, "readlink", 1, n < 0 ? errno : ENAMETOOLONG);
-    lua_pushlstring(L, target, (size_t)n);
+    target_release(&t);
+    if (err != 0)
+        return path_error(L, "readlink", 1, err);
+    if (n < 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, text, (size_t)n);
     return 1;
 }
 
@@ -823,9 +1484,18 @@ static int fs_chmod(lua_State *L)
 {
     check_writable(L, "chmod");
     mode_t mode = check_mode(L, 2);
-    const char *path = check_target(L, 1, "chmod", FOLLOW);
-    if (chmod(path, mode) != 0)
-        return path_error(L, "chmod", 1, errno);
+    target t;
+    prepare(L, 1, "chmod", &t);
+    int err = locate(L, &t, FOLLOW);
+    if (err == 0 && t.fd < 0)
+        err = t.parent_err != 0 ? t.parent_err : ENOENT;
+    if (err == 0 && protected_target(fs_env(L), &t, true))
+        err = PROTECTED;
+    if (err == 0)
+        err = chmod_target(&t, mode);
+    target_release(&t);
+    if (err != 0)
+        return path_error(L, "chmod", 1, err);
     return 0;
 }
 

@@ -112,6 +112,15 @@ int mig_write_atomic(const char *path, const void *data, size_t len, int mode, c
 typedef int (*mig_fill_fn)(int fd, void *ctx);
 int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, bool sweep,
                        const char **stage);
+/* The same in the directory open as dirfd (O_PATH is enough), for the
+ * entry name (one component): how fs.c writes, never re-resolving a path.
+ * The temp, the rename and the directory sync all go through dirfd. An
+ * existing entry is looked at without following it; a mode taken over
+ * from it loses any setuid/setgid bit. */
+int mig_replace_atomic_at(int dirfd, const char *name, mig_fill_fn fill, void *ctx, int mode,
+                          bool sweep, const char **stage);
+int mig_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, int mode,
+                        const char **stage);
 
 /* Removes the temp files (".<name>.tmp-XXXXXX") that writers of path killed
  * mid-write left beside it. mig_write_atomic() calls it before each
@@ -119,12 +128,15 @@ int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, 
  * writing there, and at worst a foreign concurrent writer of the same file
  * sees its rename fail; never a partial file. */
 void mig_sweep_temps(const char *path);
+void mig_sweep_temps_at(int dirfd, const char *name);
 
 /* write() all of buf, retrying EINTR and short writes. 0 or an errno value. */
 int mig_write_all(int fd, const void *buf, size_t len);
 
 /* fsync() the directory that holds path. Returns 0 or an errno value. */
 int mig_fsync_parent(const char *path);
+/* fsync() the directory open as dirfd (an O_PATH one too). */
+int mig_fsync_dirfd(int dirfd);
 
 /* Reads a whole regular file into a malloc'd, NUL-terminated buffer.
  * Returns 0 or an errno value (EFBIG past max bytes). */

@@ -1063,8 +1063,6 @@ static void test_state_file_lock_and_their_ancestors_are_not_writable(void **sta
         "fs.write('~/statelink', 'x')",
         "fs.write('~/.teleclaude/../.teleclaude/./migration_state.json', 'x')",
         "fs.write_json(STATE, {k = 1})",
-        "fs.mkdir('~/.teleclaude')",
-        "fs.mkdir('~')",
         "fs.remove(STATE)",
         "fs.remove(LOCK)",
         "fs.remove('~/.teleclaude')",
