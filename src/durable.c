@@ -345,6 +345,11 @@ int mig_fsync_parent(const char *path)
     return err;
 }
 
+int mig_fsync_new_dir(int dirfd)
+{
+    return sync_skipped("mkdir") ? 0 : mig_fsync_dirfd(dirfd);
+}
+
 /* Whether fd is at its end; for a file that filled the buffer exactly. */
 static int at_end(int fd, bool *end)
 {

@@ -1232,7 +1232,7 @@ static int mkdir_step(const mig_fsenv *env, target *t, mode_t mode, bool *done)
         return errno == EEXIST ? 0 : errno; /* made meanwhile: look again */
     /* A new directory is an entry in its parent: sync that, or a crash may
      * forget a directory a migration reported as made. */
-    return mig_fsync_dirfd(t->dir);
+    return mig_fsync_new_dir(t->dir);
 }
 
 static int fs_mkdir(lua_State *L)

@@ -137,6 +137,9 @@ int mig_write_all(int fd, const void *buf, size_t len);
 int mig_fsync_parent(const char *path);
 /* fsync() the directory open as dirfd (an O_PATH one too). */
 int mig_fsync_dirfd(int dirfd);
+/* The same after a mkdirat() in dirfd (the sync mig_mkdir_parents does;
+ * the power-loss simulator's "mkdir" switch skips both). */
+int mig_fsync_new_dir(int dirfd);
 
 /* Reads a whole regular file into a malloc'd, NUL-terminated buffer.
  * Returns 0 or an errno value (EFBIG past max bytes). */

@@ -20,8 +20,10 @@
  *   K <text>                   a mark the recorded program made (fsrec_mark)
  * A descriptor is recorded from its open onwards only if its path is under
  * the prefix. Relative paths are resolved against the working directory or
- * the directory descriptor (through /proc/self/fd). Not intercepted:
- * openat2, io_uring, mmap writes, copy_file_range, writev: the simulator's
+ * the directory descriptor (through /proc/self/fd), "." components folded
+ * (fs.c syncs a directory it holds as openat(dirfd, ".")). O_PATH opens
+ * are not recorded: such a descriptor serves only as a base. Not
+ * intercepted: openat2 (fs.c opens only O_PATH directories with it), io_uring, mmap writes, copy_file_range, writev: the simulator's
  * scenario uses none of them (it fails on an fsync of an unknown fd).
  */
 #define _GNU_SOURCE
@@ -109,8 +111,8 @@ static void putf(const char *fmt, ...)
         put(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
-/* dirfd + path as an absolute path in out; false if it cannot be told. */
-static bool absolute(int dirfd, const char *path, char *out, size_t size)
+/* dirfd + path joined, as given. */
+static bool absolute_raw(int dirfd, const char *path, char *out, size_t size)
 {
     if (path[0] == '/')
         return snprintf(out, size, "%s", path) < (int)size;
@@ -127,6 +129,32 @@ static bool absolute(int dirfd, const char *path, char *out, size_t size)
         base[n] = '\0';
     }
     return snprintf(out, size, "%s/%s", base, path) < (int)size;
+}
+
+/* Folds "." components and repeated or trailing slashes, so that the
+ * directory fs.c syncs as openat(dirfd, ".") is logged by its name. */
+static void fold_dots(char *p)
+{
+    char *w = p;
+    for (const char *r = p; *r != '\0';) {
+        if (r[0] == '/' && (r[1] == '/' || r[1] == '\0' || (r[1] == '.' && (r[2] == '/' || r[2] == '\0')))) {
+            r += r[1] == '.' ? 2 : 1;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    if (w == p)
+        *w++ = '/';
+    *w = '\0';
+}
+
+/* dirfd + path as an absolute path in out; false if it cannot be told. */
+static bool absolute(int dirfd, const char *path, char *out, size_t size)
+{
+    bool ok = absolute_raw(dirfd, path, out, size);
+    if (ok)
+        fold_dots(out);
+    return ok;
 }
 
 static bool under(const char *abs)
@@ -146,6 +174,10 @@ static void opened(int dirfd, const char *path, int flags, int fd)
     if (fd < 0 || fd >= MAX_FD)
         return;
     tracked[fd] = false;
+    /* An O_PATH descriptor (fs.c's lookups) can neither be written nor
+     * synced: only paths relative to it matter, told through /proc. */
+    if (flags & O_PATH)
+        return;
     if (log_fd < 0 || !absolute(dirfd, path, abs, sizeof abs) || !under(abs))
         return;
     tracked[fd] = true;
