@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -1305,6 +1306,141 @@ static void test_allocation_failures_in_read_and_list_leak_nothing(void **state)
     free(dir);
 }
 
+
+/* ---- No setuid/setgid, trailing slashes, existing roots, deep trees ------- */
+
+static void test_no_function_creates_or_keeps_setuid_or_setgid(void **state)
+{
+    fixture *f = *state;
+    tu_write(f->home, "plain", "x");
+    static const char *const refused[] = {
+        "fs.write('~/w', 'x', '4755')",   "fs.write('~/w', 'x', '2755')",
+        "fs.write('~/w', 'x', 4095)",     "fs.write('~/w', 'x', '6755')",
+        "fs.chmod('~/plain', '4755')",    "fs.chmod('~/plain', '2711')",
+        "fs.chmod('~/plain', '07777')",   "fs.mkdir('~/d', '2755')",
+        "fs.mkdir('~/d', '4700')",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_lua_error(f, refused[i], "has a setuid or setgid bit");
+    assert_lua_error(f, "fs.chmod('~/plain', '4755')",
+                     "bad argument #2 to 'chmod' (mode 04755 has a setuid or setgid bit");
+    assert_false(tu_exists(f->home, "w"));
+    assert_false(tu_exists(f->home, "d"));
+    assert_int_equal(mode_of(f->home, "plain") & 06000, 0);
+    /* A setuid, setgid file (the owner may set both on their own file):
+     * its copy and its rewrite keep every other bit, never these. */
+    tu_write(f->home, "suid", "#!/bin/sh\n");
+    char *suid = tu_path(f->home, "suid");
+    assert_int_equal(chmod(suid, 06755), 0);
+    free(suid);
+    if ((mode_of(f->home, "suid") & 06000) != 06000)
+        skip(); /* a file system mounted nosuid-like that drops them */
+    assert_lua_ok(f, "fs.copy('~/suid', '~/copied')");
+    assert_int_equal(mode_of(f->home, "copied"), 0755);
+    assert_lua_ok(f, "fs.write('~/suid', 'new')");
+    assert_int_equal(mode_of(f->home, "suid"), 0755);
+    /* Sticky and the permission bits are fine. */
+    assert_lua_ok(f, "fs.mkdir('~/sticky', '1777') fs.chmod('~/plain', '0640')");
+    assert_int_equal(mode_of(f->home, "plain"), 0640);
+}
+
+static void test_trailing_slash_means_a_directory(void **state)
+{
+    fixture *f = *state;
+    tu_write(f->home, "file", "x");
+    assert_lua_error(f, "fs.write('~/new/', 'x')", "fs.write: \"~/new/\": Is a directory");
+    assert_lua_error(f, "fs.write('~/file/', 'x')", "fs.write: \"~/file/\": Is a directory");
+    assert_lua_error(f, "fs.copy('~/file', '~/new/')", "fs.copy: \"~/new/\": Is a directory");
+    assert_lua_error(f, "fs.write_json('~/new/', {})", "Is a directory");
+    assert_false(tu_exists(f->home, "new"));
+    char *content = tu_read(f->home, "file");
+    assert_string_equal(content, "x");
+    free(content);
+    assert_lua_error(f, "fs.read('~/file/')", "fs.read: \"~/file/\": Not a directory");
+    assert_lua_ok(f, "assert(fs.exists('~/file/') == false and fs.exists('~/file'))");
+    assert_lua_error(f, "fs.remove('~/file/')", "fs.remove: \"~/file/\": Not a directory");
+    assert_true(tu_exists(f->home, "file"));
+    /* and for a directory it changes nothing */
+    assert_lua_ok(f, "fs.mkdir('~/dir/') assert(fs.is_dir('~/dir/')) fs.remove('~/dir/')");
+    assert_false(tu_exists(f->home, "dir"));
+}
+
+static void test_mkdir_of_home_and_state_directory_returns_normally(void **state)
+{
+    fixture *f = *state;
+    char *before = snapshot(f->home);
+    assert_lua_ok(f, "fs.mkdir('~') fs.mkdir('~/') fs.mkdir(HOME) fs.mkdir('~/.teleclaude')");
+    assert_lua_ok(f, "fs.mkdir('~/.teleclaude/.') fs.mkdir('~/x/..')");
+    char *after = snapshot(f->home);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    /* but a directory where the state or its temp would go is refused */
+    assert_lua_error(f, "fs.mkdir(STATE)", "fs.mkdir: ");
+    assert_lua_error(f, "fs.mkdir('~/.teleclaude/.migration_state.json.tmp-abcdef')",
+                     "the migration state is not writable from a script");
+}
+
+/* Nested `levels` deep below home/name, made with *at() calls (no path
+ * could name the bottom of it). */
+static void make_deep_tree(const char *home, const char *name, int levels)
+{
+    int fd = open(home, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(mkdirat(fd, name, 0755), 0);
+    int cur = openat(fd, name, O_RDONLY | O_DIRECTORY);
+    close(fd);
+    for (int i = 0; i < levels; i++) {
+        assert_true(cur >= 0);
+        int file = openat(cur, "f", O_WRONLY | O_CREAT, 0644);
+        assert_true(file >= 0);
+        close(file);
+        assert_int_equal(mkdirat(cur, "d", 0755), 0);
+        int next = openat(cur, "d", O_RDONLY | O_DIRECTORY);
+        close(cur);
+        cur = next;
+    }
+    close(cur);
+}
+
+static void test_remove_tree_removes_trees_of_any_depth(void **state)
+{
+    fixture *f = *state;
+    /* 300 levels, as fs.mkdir can make them (once refused past 256) */
+    char code[1024] = "fs.mkdir('~/t";
+    for (int i = 0; i < 300; i++)
+        strcat(code, "/d");
+    strcat(code, "') fs.remove_tree('~/t')");
+    assert_lua_ok(f, code);
+    assert_false(tu_exists(f->home, "t"));
+    /* 5000 levels: deeper than PATH_MAX can name, and than the descriptor
+     * limit and the C stack would allow one frame or descriptor per level */
+    make_deep_tree(f->home, "deep", 5000);
+    int fds = tu_count_fds();
+    assert_lua_ok(f, "fs.remove_tree('~/deep')");
+    assert_false(tu_exists(f->home, "deep"));
+    assert_int_equal(tu_count_fds(), fds);
+}
+
+static void test_state_is_recognised_by_device_and_inode(void **state)
+{
+    fixture *f = *state;
+    char *hard = tu_path(f->home, "hardlinked-state");
+    assert_int_equal(link(f->state, hard), 0);
+    free(hard);
+    char *before = tu_read(f->state, NULL);
+    assert_lua_error(f, "fs.write('~/hardlinked-state', 'x')",
+                     "the migration state is not writable from a script");
+    assert_lua_error(f, "fs.chmod('~/hardlinked-state', '0666')",
+                     "the migration state is not writable from a script");
+    assert_lua_error(f, "fs.remove('~/hardlinked-state')",
+                     "the migration state is not writable from a script");
+    char *after = tu_read(f->state, NULL);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1355,6 +1491,11 @@ int main(void)
         T(test_permission_denied_per_function),
         T(test_repeated_calls_leave_no_descriptor_open),
         T(test_allocation_failures_in_read_and_list_leak_nothing),
+        T(test_no_function_creates_or_keeps_setuid_or_setgid),
+        T(test_trailing_slash_means_a_directory),
+        T(test_mkdir_of_home_and_state_directory_returns_normally),
+        T(test_remove_tree_removes_trees_of_any_depth),
+        T(test_state_is_recognised_by_device_and_inode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,15 @@ static void absolute(int dirfd, const char *path, char out[PATH_MAX])
         base[n > 0 ? n : 0] = '\0';
     }
     snprintf(out, PATH_MAX, "%s/%s", base, path);
+    /* The base of a descriptor is its canonical path, so a ".." after it
+     * (fs.remove_tree climbs back up by openat(fd, "..")) is its parent. */
+    if (dirfd != AT_FDCWD && base[0] == '/') {
+        char folded[PATH_MAX + 2];
+        mig_path_normalize(out, folded);
+        size_t len = strnlen(folded, PATH_MAX - 1);
+        memcpy(out, folded, len);
+        out[len] = '\0';
+    }
 }
 
 static bool under(const char *path, const char *dir)
