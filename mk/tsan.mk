@@ -11,11 +11,12 @@
 #   watches every instruction.
 # See RELIABILITY.md.
 TSAN_BUILD := build/tsan
-TSAN_PROGRAMS := $(TSAN_BUILD)/tests/test_state $(TSAN_BUILD)/reliability/concurrency
+TSAN_PROGRAMS := $(TSAN_BUILD)/tests/test_state $(TSAN_BUILD)/reliability/concurrency \
+                 $(TSAN_BUILD)/reliability/confine
 
 .PHONY: tsan
 ifneq ($(BUILD),$(TSAN_BUILD))
-tsan: $(BUILD)/tests/test_state $(REL)/concurrency
+tsan: $(BUILD)/tests/test_state $(REL)/concurrency $(REL)/confine
 	$(MAKE) BUILD=$(TSAN_BUILD) SAN=thread $(TSAN_PROGRAMS)
 	@TSAN_OPTIONS='halt_on_error=1 exitcode=66 second_deadlock_stack=1' \
 	    sh tests/run.sh $(TSAN_PROGRAMS)
