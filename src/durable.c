@@ -117,15 +117,16 @@ typedef struct previous {
  * setuid/setgid bit: no rewrite keeps one) and the mode the temp file is
  * created with. A new file without an explicit mode is created 0644 and
  * the kernel applies the umask: reading the umask means changing it, which
- * no thread-safe library may do. The entry is looked at, never followed:
- * a link in its place (swapped in since the caller resolved it) is
- * replaced like a missing file, and tells nothing of where it points. */
-static int choose_mode(int dirfd, const char *name, int *mode, mode_t *create_mode,
-                       previous *prev)
+ * no thread-safe library may do. With follow false (fs.c, which resolved
+ * the name's links itself) the entry is looked at, never followed: a link
+ * in its place (swapped in since) is replaced like a missing file, and
+ * tells nothing of where it points, nor lends its target's owner. */
+static int choose_mode(int dirfd, const char *name, bool follow, int *mode,
+                       mode_t *create_mode, previous *prev)
 {
     struct stat st;
     prev->exists = false;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (fstatat(dirfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISDIR(st.st_mode))
             return EISDIR;
         if (!S_ISLNK(st.st_mode)) {
@@ -182,16 +183,13 @@ static int fill_temp(int fd, mig_fill_fn fill, void *ctx, int mode, const previo
     return err;
 }
 
-int mig_replace_atomic_at(int dirfd, const char *name, mig_fill_fn fill, void *ctx, int mode,
-                          bool sweep, const char **stage)
+static int replace_at(int dirfd, const char *name, bool follow, mig_fill_fn fill, void *ctx,
+                      int mode, bool sweep, const char **stage)
 {
-    const char *ignored;
-    if (stage == NULL)
-        stage = &ignored;
     *stage = "open";
     mode_t create_mode;
     previous prev = {false, 0, 0};
-    int err = choose_mode(dirfd, name, &mode, &create_mode, &prev);
+    int err = choose_mode(dirfd, name, follow, &mode, &create_mode, &prev);
     if (err != 0)
         return err;
     /* Before our own temp exists: then the only leftover a kill can leave
@@ -224,6 +222,13 @@ int mig_replace_atomic_at(int dirfd, const char *name, mig_fill_fn fill, void *c
     return err;
 }
 
+int mig_replace_atomic_at(int dirfd, const char *name, mig_fill_fn fill, void *ctx, int mode,
+                          bool sweep, const char **stage)
+{
+    const char *ignored;
+    return replace_at(dirfd, name, false, fill, ctx, mode, sweep, stage ? stage : &ignored);
+}
+
 /* The directory holding path, opened for reading (so that it can be
  * synced and swept), and the last component of path. */
 static int open_parent(const char *path, int *dirfd, const char **name)
@@ -250,7 +255,7 @@ int mig_replace_atomic(const char *path, mig_fill_fn fill, void *ctx, int mode, 
     int err = open_parent(path, &dirfd, &name);
     if (err != 0)
         return err;
-    err = mig_replace_atomic_at(dirfd, name, fill, ctx, mode, sweep, stage);
+    err = replace_at(dirfd, name, true, fill, ctx, mode, sweep, stage);
     close(dirfd);
     return err;
 }

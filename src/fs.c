@@ -332,6 +332,8 @@ static int walk(const mig_fsenv *env, resolver *r, link_mode how, target *t)
                 pop_component(r);
                 r->missing--;
             } else if (fd >= 0 && r->out_len == r->root_len) {
+                if (r->root_len == 0)
+                    continue; /* "/.." is "/" */
                 close_fd(&fd); /* up out of the root: by name from here */
                 r->root = NULL;
                 pop_component(r);
