@@ -82,3 +82,13 @@ TEST_PROGRAMS += $(REPLAYS)
 .PHONY: valgrind
 valgrind: $(TESTS) $(REL_PROGRAMS) $(REPLAYS) $(REL)/faultshim.so
 	@sh tests/reliability/valgrind.sh $(REL)/faultshim.so $(TESTS) $(REL_PROGRAMS) $(REPLAYS)
+
+# test_fs again with every lookup through fs.c's O_NOFOLLOW walk, as on a
+# kernel without openat2 (the test build's MIGRATE_TEST_NO_OPENAT2 switch).
+# A generated wrapper, like dotenv-suite, so each build runs its own test_fs.
+$(BUILD)/tests/test_fs-walk: $(BUILD)/tests/test_fs
+	@mkdir -p $(@D)
+	printf '#!/bin/sh\nMIGRATE_TEST_NO_OPENAT2=1 exec "%s/$(BUILD)/tests/test_fs" "$$@"\n' \
+	    "$(CURDIR)" > $@
+	chmod +x $@
+TEST_PROGRAMS += $(BUILD)/tests/test_fs-walk
