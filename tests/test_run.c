@@ -425,7 +425,7 @@ typedef struct seen {
     char log[4096];
 } seen;
 
-static void record_event(const migrate_event *ev, void *payload)
+static int record_event(const migrate_event *ev, void *payload)
 {
     seen *s = payload;
     char line[512];
@@ -448,6 +448,7 @@ static void record_event(const migrate_event *ev, void *payload)
         break;
     }
     strncat(s->log, line, sizeof s->log - strlen(s->log) - 1);
+    return 0;
 }
 
 static void test_events_and_script_logs(void **state)
@@ -589,7 +590,7 @@ static void test_null_options_and_null_out_are_accepted(void **state)
     assert_null(migrate_report_get(NULL, 0));
     assert_null(migrate_report_json(NULL));
     migrate_report_free(NULL);
-    migrate_options_init(NULL);
+    assert_int_equal(migrate_options_init(NULL, MIGRATE_OPTIONS_VERSION), MIGRATE_EINVAL);
 }
 
 static void test_strerror_and_names(void **state)
@@ -619,13 +620,14 @@ static void count_sandboxes(const char *point)
 
 /* How many times each of up to 16 scripts' top level logged "loaded <n>". */
 static int loaded_lines[16];
-static void count_loaded(const migrate_event *ev, void *payload)
+static int count_loaded(const migrate_event *ev, void *payload)
 {
     (void)payload;
     int n;
     if (ev->kind == MIGRATE_EVENT_LOG && sscanf(ev->message, "loaded %d", &n) == 1 && n >= 0 &&
         n < 16)
         loaded_lines[n]++;
+    return 0;
 }
 
 /* n scripts whose check() is true only in the sandbox where migrate() ran,

@@ -119,7 +119,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "header %s, library %s\n", header_version, migrate_library_version());
         return 1;
     }
-    migrate_options_init(&opts);
+    migrate_options_init(&opts, MIGRATE_OPTIONS_VERSION);
     opts.migrations_dir = argv[1];
     opts.home = argv[2];
     rc = migrate_run(NULL, "1.0.0", &opts, &report);
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
     if (!lua_number(L, "total = 0 for i = 1, 10 do total = total + i end return total", &before))
         return 1;
 
-    migrate_options_init(&opts);
+    migrate_options_init(&opts, MIGRATE_OPTIONS_VERSION);
     opts.migrations_dir = argv[1];
     opts.home = argv[2];
     rc = migrate_run(NULL, "1.0.0", &opts, &report);
@@ -243,12 +243,13 @@ typedef std::unique_ptr<migrate_report, report_deleter> report_ptr;
 }
 
 extern "C" {
-static void on_event(const migrate_event *event, void *payload)
+static int on_event(const migrate_event *event, void *payload)
 {
     std::vector<std::string> *seen = static_cast<std::vector<std::string> *>(payload);
     if (event->kind == MIGRATE_EVENT_DONE)
         seen->push_back(std::string(event->migration->id) + " " +
                         migrate_outcome_name(event->migration->outcome));
+    return 0;
 }
 }
 
@@ -258,7 +259,7 @@ int main(int argc, char **argv)
         return 2;
     std::vector<std::string> seen;
     migrate_options opts;
-    migrate_options_init(&opts);
+    migrate_options_init(&opts, MIGRATE_OPTIONS_VERSION);
     opts.migrations_dir = argv[1];
     opts.home = argv[2];
     opts.on_event = on_event;

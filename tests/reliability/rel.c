@@ -160,7 +160,7 @@ void rel_world_init(rel_world *w, const char *tag, unsigned timeout_ms)
     w->root = rel_tmpdir(tag);
     w->migrations = rel_fmt("%s/migrations", w->root);
     w->home = rel_fmt("%s/home", w->root);
-    migrate_options_init(&w->opts);
+    migrate_options_init(&w->opts, MIGRATE_OPTIONS_VERSION);
     w->opts.migrations_dir = w->migrations;
     w->opts.home = w->home;
     w->opts.timeout_ms = timeout_ms;
