@@ -332,9 +332,20 @@ static char *swallowed_text(const mig_sandbox *sb)
     if (sb->fatal == FATAL_TIMEOUT)
         snprintf(text, sizeof text, "%s timed out after %u ms (the script caught the timeout)",
                  sb->phase, sb->cfg.timeout_ms);
+    else if (sb->fatal == FATAL_CANCEL) /* see cancelled_during() */
+        snprintf(text, sizeof text, "%s %s", sb->phase, FATAL_CANCEL);
     else
         snprintf(text, sizeof text, "%s: %s (the script caught the error)", sb->phase, sb->fatal);
     return strdup(text);
+}
+
+/* A call during which the run was cancelled fails even if it reached no
+ * hook after the cancel: the runner must not take its answer and go on
+ * (with migrate(), say) as if nothing had happened. */
+static void cancelled_during(mig_sandbox *sb, int status)
+{
+    if (status == LUA_OK && sb->fatal == NULL && sb->cfg.cancel != NULL && *sb->cfg.cancel)
+        sb->fatal = FATAL_CANCEL;
 }
 
 /* ---- the environment ------------------------------------------------------------- */
@@ -1308,6 +1319,7 @@ int mig_sandbox_new(const mig_sandbox_config *cfg, const char *source, size_t le
     arm_deadline(sb);
     int status = lua_pcall(sb->L, 2, 0, 1);
     sb->headroom = 0;
+    cancelled_during(sb, status);
     if (status != LUA_OK || sb->fatal != NULL) {
         *message = status != LUA_OK ? failure_text(sb, status) : swallowed_text(sb);
         mig_sandbox_free(sb);
@@ -1368,6 +1380,7 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
     int status = lua_pcall(L, 1, 2, 1);
     lua_sethook(L, NULL, 0, 0);
     sb->headroom = 0;
+    cancelled_during(sb, status);
     if (status != LUA_OK || sb->fatal != NULL) {
         *message = status != LUA_OK ? failure_text(sb, status) : swallowed_text(sb);
         lua_settop(L, 0);

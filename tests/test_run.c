@@ -902,6 +902,26 @@ static void test_cancel_from_a_log_in_check_fails_that_migration(void **state)
     migrate_report_free(r);
 }
 
+/* Not one more statement runs after the log call that cancelled: a write
+ * right after it does not happen, though no hook would come between. */
+static void test_cancel_from_a_log_stops_the_very_next_statement(void **state)
+{
+    tu_world *w = *state;
+    tu_script(w, "v1.1.0/001_write.lua",
+              "function check() return fs.exists('~/after') end\n"
+              "function migrate() log.info('tick') fs.write('~/after', '') return true end\n");
+    canceller c = {.at = MIGRATE_EVENT_LOG, .index = 0, .message = "tick"};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_false(tu_exists(w->home, "after"));
+    assert_int_equal(outcome(r, 0), MIGRATE_FAILED);
+    assert_contains(migrate_report_failed(r)->error, "migrate() was cancelled");
+    migrate_report_free(r);
+    assert_applied(w, "");
+}
+
 /* A top level's log line arrives in the compile pass, before any
  * migration: cancelling there runs none. */
 static void test_cancel_from_a_top_level_log_runs_nothing(void **state)
@@ -990,6 +1010,7 @@ int main(void)
         T(test_cancel_from_done_keeps_that_migration),
         T(test_cancel_from_a_log_event_stops_a_looping_script),
         T(test_cancel_from_a_log_in_check_fails_that_migration),
+        T(test_cancel_from_a_log_stops_the_very_next_statement),
         T(test_cancel_from_a_top_level_log_runs_nothing),
         T(test_cancel_from_a_warning_before_the_plan),
         T(test_ecanceled_has_a_name),
