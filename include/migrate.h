@@ -241,7 +241,8 @@ typedef int (*migrate_event_fn)(const migrate_event *event, void *payload);
  * - allowed_roots an empty list (NULL, not an empty list, means { home });
  * - state_path empty, relative (a daemon's working directory is no place
  *   for its state), ending in "/", or naming something that exists and is
- *   not a regular file; or its nearest existing ancestor not a directory.
+ *   not a regular file; or its nearest existing ancestor not a directory
+ *   (or a symlink to nothing).
  *   Its directory may be missing: a real run creates it (0700);
  * - migrations_dir empty (relative is fine: the working directory's, like
  *   the default "migrations"; a missing one is MIGRATE_EMANIFEST);

@@ -112,8 +112,15 @@ static int check_state_path(const char *path, char *err)
     for (char *slash = strrchr(dir, '/'); slash != NULL; slash = strrchr(dir, '/')) {
         *slash = '\0';
         const char *at = dir[0] != '\0' ? dir : "/";
-        if (stat(at, &st) != 0)
+        if (stat(at, &st) != 0) {
+            /* The run could not make the directory through it. */
+            if (lstat(at, &st) == 0 && S_ISLNK(st.st_mode)) {
+                rc = mig_errf(err, MIGRATE_EINVAL,
+                              "opts.state_path is \"%s\": %s is a symlink to nothing", path, at);
+                break;
+            }
             continue;
+        }
         if (!S_ISDIR(st.st_mode))
             rc = mig_errf(err, MIGRATE_EINVAL,
                           "opts.state_path is \"%s\": %s is not a directory", path, at);

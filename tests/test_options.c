@@ -174,6 +174,17 @@ static void state_under_a_file(tu_world *w, char **keep)
     *keep = tu_path(w->root, "file/sub/state.json");
     w->opts.state_path = *keep;
 }
+static void state_through_a_dangling_link(tu_world *w, char **keep)
+{
+    char *link = tu_path(w->root, "dangling");
+    char *target = tu_path(w->root, "nowhere");
+    if (symlink(target, link) != 0) /* made by the dry-run round already */
+        assert_int_equal(errno, EEXIST);
+    *keep = tu_path(link, "state/state.json");
+    w->opts.state_path = *keep;
+    free(link);
+    free(target);
+}
 static void migrations_empty(tu_world *w, char **keep)
 {
     (void)keep;
@@ -201,6 +212,8 @@ static const bad_case bad_cases[] = {
     {"state_path a directory", state_a_directory, "a directory, not a file"},
     {"state_path ends in /", state_trailing_slash, "it names a directory, not a file"},
     {"state_path under a file", state_under_a_file, "/file is not a directory"},
+    {"state_path through a dangling symlink", state_through_a_dangling_link,
+     "/dangling is a symlink to nothing"},
     {"migrations_dir empty", migrations_empty, "opts.migrations_dir is \"\""},
     {"rehearse", rehearse_on, "opts.rehearse: the rehearsal (SPEC §4.6) is not implemented yet"},
 };
