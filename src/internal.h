@@ -444,7 +444,8 @@ size_t mig_sandbox_footprint(const mig_sandbox *sb);
 
 /* Raises the call's uncatchable timeout error (a longjmp out of the
  * caller) when the deadline of the running check()/migrate()/top level has
- * passed, else returns. For C code that loops without reaching a Lua hook
+ * passed, or its cancel error when the run was cancelled
+ * (mig_sandbox_config.cancel), else returns. For C code that loops without reaching a Lua hook
  * (pattern matching, string.rep, table.move, ...): cheap (a clock read,
  * about 20 ns), so call it every few thousand steps. The caller must hold
  * nothing that a longjmp would leak (no malloc'd memory, no open fd): keep
