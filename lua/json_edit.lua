@@ -116,10 +116,17 @@ local function line_indent(text, pos)
     return text:match("^[ \t]*", line_start)
 end
 
--- Whether the member starts its own line.
+-- Whether the member starts its own line. Walks back from pos over blanks
+-- only: a pattern anchored at the end would be tried at every byte before
+-- pos, which made an edit near the end of a large file cost several decodes.
 local function on_own_line(text, pos)
-    local before = text:sub(1, pos - 1):match("([^ \t]?)[ \t]*$")
-    return before == "\n" or before == "\r"
+    local i = pos - 1
+    local b = text:byte(i)
+    while b == 32 or b == 9 do
+        i = i - 1
+        b = text:byte(i)
+    end
+    return b == 10 or b == 13
 end
 
 -- The file's indentation step: the first indented line's whitespace
