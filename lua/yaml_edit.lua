@@ -173,25 +173,40 @@ local function render(value)
     local lines = encoded(value)
     local first = lines[1] or ""
     local block = type(value) == "table" and not find(first, "^[%[{]")
-    return { lines = lines, block = block, seq = block and find(first, "^%-[ \r\n]") ~= nil }
+    return { lines = lines, block = block, seq = block and find(first, "^%-[ \r\n]") ~= nil, value = value }
 end
 
-local function key_text(key)
+-- A string double-quoted, on one line.
+local function double_quoted(s)
+    return '"' .. gsub(s, '[%c"\\]', function(c)
+        local named = { ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r", ['"'] = '\\"', ["\\"] = "\\\\" }
+        return named[c] or string.format("\\x%02X", byte(c))
+    end) .. '"'
+end
+
+-- yaml.encode writes for block context, where a plain scalar may hold
+-- ,[]{} ("${TOKEN}"); inside a flow collection those end it, so a string
+-- written plain there is quoted when it holds one.
+local function for_flow(line, value)
+    if type(value) == "string" and not find(line, "^[\"']") and find(line, "[,%[%]{}]") then
+        return double_quoted(value)
+    end
+    return line
+end
+
+local function key_text(key, flow)
     if type(key) ~= "string" then
         fail("a new key must be a string, not " .. (math_type(key) or type(key)))
     end
     local lines = encoded(key)
     if #lines ~= 1 or find(lines[1], "^[|>]") then
-        return '"' .. gsub(key, '[%c"\\]', function(c)
-            local named = { ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r", ['"'] = '\\"', ["\\"] = "\\\\" }
-            return named[c] or string.format("\\x%02X", byte(c))
-        end) .. '"'
+        return double_quoted(key)
     end
-    return lines[1]
+    return flow and for_flow(lines[1], key) or lines[1]
 end
 
 -- A renamed key keeps its quotes.
-local function key_in_style(key, style)
+local function key_in_style(key, style, flow)
     if style == "single" and not find(key, "[%c]") then
         return "'" .. gsub(key, "'", "''") .. "'"
     elseif style == "double" then
@@ -201,7 +216,7 @@ local function key_in_style(key, style)
         end
         return '"' .. gsub(key, '["\\]', "\\%0") .. '"'
     end
-    return key_text(key)
+    return key_text(key, flow)
 end
 
 local function indent_lines(lines, first, col, from)
@@ -453,7 +468,7 @@ local function replace_at(text, info, path, depth, r, style)
         if v.s > v.e then
             fail("an empty value inside a flow collection")
         end
-        return splice(text, v.s, v.e, r.lines[1])
+        return splice(text, v.s, v.e, for_flow(r.lines[1], r.value))
     end
     return replace_value(text, parent, child, v, r, style)
 end
@@ -641,7 +656,7 @@ function backend.rename(text, path, new_key)
     if k.tag then
         fail("the key has a tag")
     end
-    return splice(text, k.s, k.e, key_in_style(new_key, k.style))
+    return splice(text, k.s, k.e, key_in_style(new_key, k.style, parent.flow))
 end
 
 -- Lines re-indented by delta columns (negative: fewer, as far as a line

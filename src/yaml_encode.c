@@ -213,18 +213,21 @@ static bool reads_as_other(const char *s, size_t n)
     return false;
 }
 
+/* Plain in block context, where everything this encoder writes stands: the
+ * flow indicators ,[]{} end a plain scalar only inside a flow collection
+ * (libyaml's and PyYAML's scanners test them under flow_level alone), so
+ * "${TOKEN}" or "a, b" stay plain; at the start they would open one. A
+ * caller splicing into a flow collection (lua/yaml_edit.lua) quotes what
+ * holds them. */
 static bool can_be_plain(const char *s, size_t n, const string_shape *shape)
 {
     if (n == 0 || !shape->printable || shape->newline || shape->tab)
         return false;
     if (strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) != NULL || s[n - 1] == ' ' || s[n - 1] == ':')
         return false;
-    for (size_t i = 0; i < n; i++) {
-        if (strchr(",[]{}", s[i]) != NULL && s[i] != '\0')
+    for (size_t i = 0; i + 1 < n; i++)
+        if ((s[i] == ':' && s[i + 1] == ' ') || (s[i] == ' ' && s[i + 1] == '#'))
             return false;
-        if (i + 1 < n && ((s[i] == ':' && s[i + 1] == ' ') || (s[i] == ' ' && s[i + 1] == '#')))
-            return false;
-    }
     return !reads_as_other(s, n);
 }
 

@@ -186,6 +186,22 @@ static void test_set_keeps_the_comment_after_the_value(void **state)
           "return out == 'a:\\n  port: 8080   # the port\\n  host: h\\n' or out");
 }
 
+/* The daemon's own style survives a set: "${VAR}" stays plain in block
+ * context; inside a flow collection, where braces and commas would end a
+ * plain scalar, the new value is quoted. */
+static void test_set_keeps_var_references_plain_in_block_context(void **state)
+{
+    check(*state,
+          "local out = backend.set('t:\\n  token: ${OLD}   # c\\n', {'t', 'token'}, '${NEW_TOKEN}')\n"
+          "assert(out == 't:\\n  token: ${NEW_TOKEN}   # c\\n', out)\n"
+          "out = backend.set('l: {a: 1, b: 2}\\n', {'l', 'a'}, '${X}')\n"
+          "assert(out == 'l: {a: \"${X}\", b: 2}\\n', out)\n"
+          "out = backend.set('l: [1, 2]\\n', {'l', 1}, 'a, b')\n"
+          "assert(out == 'l: [\"a, b\", 2]\\n', out)\n"
+          "out = backend.rename('l: {a: 1}\\n', {'l', 'a'}, 'k{1}')\n"
+          "return out == 'l: {\"k{1}\": 1}\\n' or out");
+}
+
 static void test_set_an_empty_value(void **state)
 {
     check(*state,
@@ -370,6 +386,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_keeps_the_comment_after_the_value, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_set_keeps_var_references_plain_in_block_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_an_empty_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_key_follows_indentation_and_line_endings, setup,
                                         teardown),
