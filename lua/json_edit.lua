@@ -24,8 +24,10 @@ end
 
 -- The container at `pos` ('{' or '['): its members in order, each
 -- { kstart, kend, key, vstart, vend } (ends exclusive; no key in arrays),
--- and where it closes.
-local function scan_container(text, pos)
+-- and where it closes. With `upto`, an array's scan stops after that many
+-- members (no `close` then): a set of item 500 of 5,000 need not visit
+-- the other 4,500.
+local function scan_container(text, pos, upto)
     local object = text:byte(pos) == 123 -- "{"
     local members = {}
     local i = ws(text, pos + 1)
@@ -44,6 +46,9 @@ local function scan_container(text, pos)
         m.vstart = i
         m.vend = skip(text, i)
         members[#members + 1] = m
+        if not object and #members == upto then
+            return { open = pos, members = members, object = false, partial = true }
+        end
         i = ws(text, m.vend)
         if text:byte(i) ~= 44 then -- ","
             break
@@ -116,24 +121,37 @@ local function line_indent(text, pos)
     return text:match("^[ \t]*", line_start)
 end
 
--- Whether the member starts its own line.
+-- Whether the member starts its own line. Walks back from pos over blanks
+-- only: a pattern anchored at the end would be tried at every byte before
+-- pos, which made an edit near the end of a large file cost several decodes.
 local function on_own_line(text, pos)
-    local before = text:sub(1, pos - 1):match("([^ \t]?)[ \t]*$")
-    return before == "\n" or before == "\r"
+    local i = pos - 1
+    local b = text:byte(i)
+    while b == 32 or b == 9 do
+        i = i - 1
+        b = text:byte(i)
+    end
+    return b == 10 or b == 13
 end
 
 -- The file's indentation step: the first indented line's whitespace
 -- (the first line of a pretty-printed file at depth 1), or nil for a file
 -- without line breaks (which then stays on one line).
 local function indent_unit(text)
-    local unit = text:match("\n([ \t]+)[^ \t\r\n]")
-    if unit then
-        return unit
+    -- line by line: an unanchored pattern starting with "\n" would be tried
+    -- at every byte of a file without line breaks
+    local nl = text:find("\n", 1, true)
+    if not nl then
+        return nil
     end
-    if text:find("\n", 1, true) then
-        return "  "
+    while nl do
+        local unit = text:match("^([ \t]+)[^ \t\r\n]", nl + 1)
+        if unit then
+            return unit
+        end
+        nl = text:find("\n", nl + 1, true)
     end
-    return nil
+    return "  "
 end
 
 -- What stands between a key and its value in this file (": " or ":").
@@ -241,8 +259,9 @@ function backend.set(text, path, value)
         if c ~= 123 and c ~= 91 then
             break
         end
-        local scanned = scan_container(text, pos)
-        local index = find_member(scanned, path[i])
+        local element = path[i]
+        local scanned = scan_container(text, pos, type(element) == "number" and element or nil)
+        local index = find_member(scanned, element)
         if not index then
             container = scanned
             break

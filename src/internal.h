@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <lua.h>
@@ -216,6 +217,47 @@ void mig_path_normalize(const char *path, char *out);
 /* Pushes the `fs` table: the C primitives of fs.c; lua/fs.lua adds the
  * helpers written in Lua when the sandbox runs it with (fs, json). */
 void mig_open_fs(lua_State *L, mig_fsenv *env);
+
+/* ---- encoders' output (outbuf.c) --------------------------------------------- */
+
+/* The text json.encode or yaml.encode is writing: a userdata at stack slot
+ * `slot`, grown by replacing it there, so that a raised error leaves
+ * nothing to free. The stack above the slot is the encoder's own. */
+typedef struct mig_outbuf {
+    lua_State *L;
+    const char *what; /* "json.encode": names the function in errors */
+    char *data;
+    size_t len, cap;
+    int slot;
+} mig_outbuf;
+
+/* Pushes the (empty) buffer's userdata; its slot is the new stack top. */
+void mig_outbuf_init(mig_outbuf *b, lua_State *L, const char *what);
+/* Makes room for n more bytes, or raises "<what>: output too large". */
+void mig_outbuf_grow(mig_outbuf *b, size_t n);
+/* n copies of c. */
+void mig_outbuf_fill(mig_outbuf *b, char c, size_t n);
+/* Pushes the text written so far as a Lua string. */
+void mig_outbuf_push(mig_outbuf *b);
+
+static inline void mig_outbuf_reserve(mig_outbuf *b, size_t n)
+{
+    if (b->cap - b->len < n)
+        mig_outbuf_grow(b, n);
+}
+
+static inline void mig_outbuf_add(mig_outbuf *b, const char *s, size_t n)
+{
+    mig_outbuf_reserve(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+static inline void mig_outbuf_char(mig_outbuf *b, char c)
+{
+    mig_outbuf_reserve(b, 1);
+    b->data[b->len++] = c;
+}
 
 /* ---- json module (json.c) ------------------------------------------------- */
 

@@ -993,48 +993,12 @@ typedef struct path_step {
 
 typedef struct encoder {
     lua_State *L;
-    int out_slot; /* stack slot of the userdata that holds the output */
-    char *out;
-    size_t len, cap;
+    mig_outbuf out;
     int indent;
     /* the tables being encoded (for cycles) and how each was reached */
     const void *open_tables[JSON_MAX_DEPTH];
     path_step path[JSON_MAX_DEPTH];
 } encoder;
-
-/* The output is a plain userdata at a fixed slot rather than a luaL_Buffer:
- * a luaL_Buffer needs the stack balanced between its calls, and the
- * encoder keeps tables and keys on the stack as it descends. */
-static void out_reserve(encoder *e, size_t n)
-{
-    size_t cap = e->cap;
-    char *bigger;
-    if (cap - e->len >= n)
-        return;
-    while (cap - e->len < n) {
-        if (cap > SIZE_MAX / 2)
-            luaL_error(e->L, "json.encode: output too large");
-        cap *= 2;
-    }
-    bigger = lua_newuserdatauv(e->L, cap, 0);
-    memcpy(bigger, e->out, e->len);
-    lua_replace(e->L, e->out_slot);
-    e->out = bigger;
-    e->cap = cap;
-}
-
-static void out_add(encoder *e, const char *s, size_t n)
-{
-    out_reserve(e, n);
-    memcpy(e->out + e->len, s, n);
-    e->len += n;
-}
-
-static void out_char(encoder *e, char c)
-{
-    out_reserve(e, 1);
-    e->out[e->len++] = c;
-}
 
 /* JSON.stringify's layout: with an indent, each member on its own line. */
 static void out_newline(encoder *e, int level)
@@ -1042,10 +1006,8 @@ static void out_newline(encoder *e, int level)
     size_t spaces = (size_t)e->indent * (size_t)level;
     if (e->indent == 0)
         return;
-    out_reserve(e, spaces + 1);
-    e->out[e->len++] = '\n';
-    memset(e->out + e->len, ' ', spaces);
-    e->len += spaces;
+    mig_outbuf_char(&e->out, '\n');
+    mig_outbuf_fill(&e->out, ' ', spaces);
 }
 
 static bool is_identifier(const char *s, size_t len)
@@ -1113,7 +1075,7 @@ static void encode_string(encoder *e, const char *s, size_t len, int nsteps, con
     static const char hexdigits[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0, i = 0;
-    out_char(e, '"');
+    mig_outbuf_char(&e->out, '"');
     for (;;) {
         while (i < len && is_plain_ascii(u[i]))
             i++;
@@ -1128,7 +1090,7 @@ static void encode_string(encoder *e, const char *s, size_t len, int nsteps, con
             continue;
         }
         char esc[6] = { '\\', 0, '0', '0', 0, 0 };
-        out_add(e, s + run, i - run);
+        mig_outbuf_add(&e->out, s + run, i - run);
         switch (u[i]) {
         case '"': esc[1] = '"'; break;
         case '\\': esc[1] = '\\'; break;
@@ -1143,11 +1105,11 @@ static void encode_string(encoder *e, const char *s, size_t len, int nsteps, con
             esc[5] = hexdigits[u[i] & 15];
             break;
         }
-        out_add(e, esc, esc[1] == 'u' ? 6 : 2);
+        mig_outbuf_add(&e->out, esc, esc[1] == 'u' ? 6 : 2);
         run = ++i;
     }
-    out_add(e, s + run, len - run);
-    out_char(e, '"');
+    mig_outbuf_add(&e->out, s + run, len - run);
+    mig_outbuf_char(&e->out, '"');
 }
 
 /* format_float's fast path, for the usual value: at most 15 significant
@@ -1237,7 +1199,7 @@ static void encode_number(encoder *e, int idx, int nsteps)
         if (i < 0)
             *at++ = '-';
         at = mig_put_uint(at, i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i, 1);
-        out_add(e, text, (size_t)(at - text));
+        mig_outbuf_add(&e->out, text, (size_t)(at - text));
         return;
     }
     double v = lua_tonumber(e->L, idx);
@@ -1245,7 +1207,7 @@ static void encode_number(encoder *e, int idx, int nsteps)
         luaL_error(e->L, "json.encode: %s at %s cannot be encoded (JSON has no NaN or infinity)",
                    isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", push_path(e, nsteps));
     size_t n = format_float(v, text);
-    out_add(e, text, n);
+    mig_outbuf_add(&e->out, text, n);
 }
 
 static void encode_value(encoder *e, int idx, int nsteps);
@@ -1341,13 +1303,13 @@ static lua_Integer table_shape(encoder *e, int table, int nsteps, lua_Integer *n
 static void encode_array(encoder *e, int table, int nsteps, lua_Integer n)
 {
     if (n == 0) {
-        out_add(e, "[]", 2);
+        mig_outbuf_add(&e->out, "[]", 2);
         return;
     }
-    out_char(e, '[');
+    mig_outbuf_char(&e->out, '[');
     for (lua_Integer i = 1; i <= n; i++) {
         if (i > 1)
-            out_char(e, ',');
+            mig_outbuf_char(&e->out, ',');
         out_newline(e, nsteps + 1);
         e->path[nsteps] = (path_step){ NULL, 0, i };
         lua_rawgeti(e->L, table, i);
@@ -1355,7 +1317,7 @@ static void encode_array(encoder *e, int table, int nsteps, lua_Integer n)
         lua_pop(e->L, 1);
     }
     out_newline(e, nsteps);
-    out_char(e, ']');
+    mig_outbuf_char(&e->out, ']');
 }
 
 /* Writes the member whose key is at -2 and value at -1. */
@@ -1364,10 +1326,10 @@ static void encode_member(encoder *e, int nsteps, bool first)
     size_t len;
     const char *key = lua_tolstring(e->L, -2, &len);
     if (!first)
-        out_char(e, ',');
+        mig_outbuf_char(&e->out, ',');
     out_newline(e, nsteps + 1);
     encode_string(e, key, len, nsteps, "a key of the object");
-    out_add(e, ": ", e->indent > 0 ? 2 : 1);
+    mig_outbuf_add(&e->out, ": ", e->indent > 0 ? 2 : 1);
     e->path[nsteps] = (path_step){ key, len, 0 };
     encode_value(e, lua_gettop(e->L), nsteps + 1);
 }
@@ -1411,7 +1373,7 @@ static void encode_object(encoder *e, int table, int nsteps, lua_Integer nkeys)
     lua_pushvalue(L, table);
     if (lua_rawget(L, UV_KEY_ORDERS) == LUA_TTABLE)
         order = lua_gettop(L);
-    out_char(e, '{');
+    mig_outbuf_char(&e->out, '{');
     if (order != 0)
         written = encode_listed_members(e, table, nsteps, order);
     /* keys the order does not know (unmarked tables, rawset) go after the
@@ -1433,7 +1395,7 @@ static void encode_object(encoder *e, int table, int nsteps, lua_Integer nkeys)
     lua_settop(L, top);
     if (written > 0)
         out_newline(e, nsteps);
-    out_char(e, '}');
+    mig_outbuf_char(&e->out, '}');
 }
 
 static void encode_table(encoder *e, int table, int nsteps)
@@ -1466,9 +1428,9 @@ static void encode_value(encoder *e, int idx, int nsteps)
     switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx))
-            out_add(e, "true", 4);
+            mig_outbuf_add(&e->out, "true", 4);
         else
-            out_add(e, "false", 5);
+            mig_outbuf_add(&e->out, "false", 5);
         return;
     case LUA_TNUMBER:
         encode_number(e, idx, nsteps);
@@ -1482,7 +1444,7 @@ static void encode_value(encoder *e, int idx, int nsteps)
         return;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == JSON_NULL) {
-            out_add(e, "null", 4);
+            mig_outbuf_add(&e->out, "null", 4);
             return;
         }
         break;
@@ -1529,12 +1491,9 @@ static int json_encode(lua_State *L)
     e.indent = check_indent(L, 2);
     lua_settop(L, 1);
     e.L = L;
-    e.cap = 256;
-    e.len = 0;
-    e.out = lua_newuserdatauv(L, e.cap, 0);
-    e.out_slot = lua_gettop(L);
+    mig_outbuf_init(&e.out, L, "json.encode");
     encode_value(&e, 1, 0);
-    lua_pushlstring(L, e.out, e.len);
+    mig_outbuf_push(&e.out);
     return 1;
 }
 

@@ -39,9 +39,7 @@ typedef struct path_step {
 
 typedef struct encoder {
     lua_State *L;
-    int out_slot;
-    char *out;
-    size_t len, cap;
+    mig_outbuf out;
     int indent;
     void *null;
     const void *open_tables[ENCODE_MAX_DEPTH];
@@ -50,43 +48,10 @@ typedef struct encoder {
 
 /* ---- output ------------------------------------------------------------------ */
 
-/* The output is a userdata at a fixed slot (grown by replacing it), so that
- * an error anywhere leaves nothing to free. */
-static void out_reserve(encoder *e, size_t n)
-{
-    if (e->cap - e->len >= n)
-        return;
-    size_t cap = e->cap * 2 > e->len + n ? e->cap * 2 : e->len + n + 256;
-    if (cap < e->len)
-        luaL_error(e->L, "yaml.encode: output too large");
-    char *bigger = lua_newuserdatauv(e->L, cap, 0);
-    if (e->len > 0)
-        memcpy(bigger, e->out, e->len);
-    lua_replace(e->L, e->out_slot);
-    e->out = bigger;
-    e->cap = cap;
-}
-
-static void out_add(encoder *e, const char *s, size_t n)
-{
-    out_reserve(e, n);
-    memcpy(e->out + e->len, s, n);
-    e->len += n;
-}
-
-static void out_char(encoder *e, char c)
-{
-    out_reserve(e, 1);
-    e->out[e->len++] = c;
-}
-
 static void out_spaces(encoder *e, int n)
 {
-    if (n <= 0)
-        return; /* memset on a not yet allocated buffer is undefined, even of 0 bytes */
-    out_reserve(e, (size_t)n);
-    memset(e->out + e->len, ' ', (size_t)n);
-    e->len += (size_t)n;
+    if (n > 0)
+        mig_outbuf_fill(&e->out, ' ', (size_t)n);
 }
 
 /* Pushes "at a.b[2]" (or "" at the top) and returns it. */
@@ -213,18 +178,21 @@ static bool reads_as_other(const char *s, size_t n)
     return false;
 }
 
+/* Plain in block context, where everything this encoder writes stands: the
+ * flow indicators ,[]{} end a plain scalar only inside a flow collection
+ * (libyaml's and PyYAML's scanners test them under flow_level alone), so
+ * "${TOKEN}" or "a, b" stay plain; at the start they would open one. A
+ * caller splicing into a flow collection (lua/yaml_edit.lua) quotes what
+ * holds them. */
 static bool can_be_plain(const char *s, size_t n, const string_shape *shape)
 {
     if (n == 0 || !shape->printable || shape->newline || shape->tab)
         return false;
     if (strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) != NULL || s[n - 1] == ' ' || s[n - 1] == ':')
         return false;
-    for (size_t i = 0; i < n; i++) {
-        if (strchr(",[]{}", s[i]) != NULL && s[i] != '\0')
+    for (size_t i = 0; i + 1 < n; i++)
+        if ((s[i] == ':' && s[i + 1] == ' ') || (s[i] == ' ' && s[i + 1] == '#'))
             return false;
-        if (i + 1 < n && ((s[i] == ':' && s[i + 1] == ' ') || (s[i] == ' ' && s[i + 1] == '#')))
-            return false;
-    }
     return !reads_as_other(s, n);
 }
 
@@ -238,7 +206,7 @@ static bool can_be_literal(const char *s, size_t n, const string_shape *shape)
 static void write_double_quoted(encoder *e, const char *s, size_t n)
 {
     char esc[16];
-    out_char(e, '"');
+    mig_outbuf_char(&e->out, '"');
     for (size_t i = 0; i < n;) {
         unsigned long c;
         size_t len = utf8_decode((const unsigned char *)s + i, n - i, &c);
@@ -253,18 +221,18 @@ static void write_double_quoted(encoder *e, const char *s, size_t n)
         default: break;
         }
         if (lit != NULL) {
-            out_add(e, lit, strlen(lit));
+            mig_outbuf_add(&e->out, lit, strlen(lit));
         } else if (c != '\t' && is_printable(c)) {
-            out_add(e, s + i, len);
+            mig_outbuf_add(&e->out, s + i, len);
         } else {
             int m = c <= 0xFF ? snprintf(esc, sizeof esc, "\\x%02lX", c)
                     : c <= 0xFFFF ? snprintf(esc, sizeof esc, "\\u%04lX", c)
                                   : snprintf(esc, sizeof esc, "\\U%08lX", c);
-            out_add(e, esc, (size_t)m);
+            mig_outbuf_add(&e->out, esc, (size_t)m);
         }
         i += len;
     }
-    out_char(e, '"');
+    mig_outbuf_char(&e->out, '"');
 }
 
 /* "|", "|-" or "|+" by the final newlines, then each line at `col`. */
@@ -273,17 +241,17 @@ static void write_literal(encoder *e, const char *s, size_t n, int col)
     size_t trailing = 0;
     while (trailing < n && s[n - 1 - trailing] == '\n')
         trailing++;
-    out_add(e, trailing == 0 ? "|-" : trailing == 1 ? "|" : "|+", trailing == 1 ? 1 : 2);
-    out_char(e, '\n');
+    mig_outbuf_add(&e->out, trailing == 0 ? "|-" : trailing == 1 ? "|" : "|+", trailing == 1 ? 1 : 2);
+    mig_outbuf_char(&e->out, '\n');
     size_t end = trailing == 0 ? n : n - 1; /* the last break ends the last line */
     for (size_t i = 0;;) {
         const char *nl = memchr(s + i, '\n', end - i);
         size_t line = nl != NULL ? (size_t)(nl - (s + i)) : end - i;
         if (line > 0) {
             out_spaces(e, col);
-            out_add(e, s + i, line);
+            mig_outbuf_add(&e->out, s + i, line);
         }
-        out_char(e, '\n');
+        mig_outbuf_char(&e->out, '\n');
         if (nl == NULL)
             break;
         i += line + 1;
@@ -304,11 +272,11 @@ static void write_float(encoder *e, double v)
     char buf[48];
     int n = 0;
     if (isnan(v)) {
-        out_add(e, ".nan", 4);
+        mig_outbuf_add(&e->out, ".nan", 4);
         return;
     }
     if (isinf(v)) {
-        out_add(e, v < 0 ? "-.inf" : ".inf", v < 0 ? 5 : 4);
+        mig_outbuf_add(&e->out, v < 0 ? "-.inf" : ".inf", v < 0 ? 5 : 4);
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {
@@ -324,7 +292,7 @@ static void write_float(encoder *e, double v)
         memcpy(buf + at, ".0", 2);
         n += 2;
     }
-    out_add(e, buf, (size_t)n);
+    mig_outbuf_add(&e->out, buf, (size_t)n);
 }
 
 static void write_number(encoder *e, int idx)
@@ -332,7 +300,7 @@ static void write_number(encoder *e, int idx)
     if (lua_isinteger(e->L, idx)) {
         char buf[32];
         int n = snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(e->L, idx));
-        out_add(e, buf, (size_t)n);
+        mig_outbuf_add(&e->out, buf, (size_t)n);
     } else {
         write_float(e, (double)lua_tonumber(e->L, idx));
     }
@@ -343,18 +311,18 @@ static bool write_inline_scalar(encoder *e, int idx, int nsteps, const char *wha
 {
     lua_State *L = e->L;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: out_add(e, "null", 4); return true;
+    case LUA_TNIL: mig_outbuf_add(&e->out, "null", 4); return true;
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx))
-            out_add(e, "true", 4);
+            mig_outbuf_add(&e->out, "true", 4);
         else
-            out_add(e, "false", 5);
+            mig_outbuf_add(&e->out, "false", 5);
         return true;
     case LUA_TNUMBER: write_number(e, idx); return true;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) != e->null)
             break;
-        out_add(e, "null", 4);
+        mig_outbuf_add(&e->out, "null", 4);
         return true;
     case LUA_TSTRING: {
         size_t n;
@@ -362,7 +330,7 @@ static bool write_inline_scalar(encoder *e, int idx, int nsteps, const char *wha
         string_shape shape;
         check_utf8(e, s, n, &shape, nsteps);
         if (can_be_plain(s, n, &shape))
-            out_add(e, s, n);
+            mig_outbuf_add(&e->out, s, n);
         else
             write_double_quoted(e, s, n);
         return true;
@@ -426,7 +394,7 @@ static void write_sequence(encoder *e, int table, lua_Integer n, int col, bool i
     for (lua_Integer i = 1; i <= n; i++) {
         if (i > 1 || !inline_first)
             out_spaces(e, col);
-        out_char(e, '-');
+        mig_outbuf_char(&e->out, '-');
         out_spaces(e, offset - 1);
         e->path[nsteps] = (path_step){ NULL, 0, i };
         lua_rawgeti(e->L, table, i);
@@ -450,9 +418,9 @@ static void write_entry(encoder *e, int col, bool indent_first, int nsteps)
     if (indent_first)
         out_spaces(e, col);
     if (klen > IMPLICIT_KEY_MAX) {
-        out_add(e, "? ", 2);
+        mig_outbuf_add(&e->out, "? ", 2);
         write_inline_scalar(e, key, nsteps, "a key");
-        out_char(e, '\n');
+        mig_outbuf_char(&e->out, '\n');
         out_spaces(e, col);
     } else if (lua_type(L, key) == LUA_TSTRING || lua_type(L, key) == LUA_TNUMBER ||
                lua_type(L, key) == LUA_TBOOLEAN || lua_type(L, key) == LUA_TLIGHTUSERDATA) {
@@ -461,7 +429,7 @@ static void write_entry(encoder *e, int col, bool indent_first, int nsteps)
         luaL_error(L, "yaml.encode: a table key cannot be a %s%s", luaL_typename(L, key),
                    push_where(e, nsteps));
     }
-    out_char(e, ':');
+    mig_outbuf_char(&e->out, ':');
     write_value(e, key + 1, col + e->indent, AFTER_KEY, nsteps + 1);
 }
 
@@ -612,13 +580,13 @@ static void write_table(encoder *e, int table, int col, context ctx, int nsteps)
     }
     if (empty) {
         if (ctx == AFTER_KEY)
-            out_char(e, ' ');
-        out_add(e, n == 0 ? "[]\n" : "{}\n", 3);
+            mig_outbuf_char(&e->out, ' ');
+        mig_outbuf_add(&e->out, n == 0 ? "[]\n" : "{}\n", 3);
         return;
     }
     bool inline_first = ctx == AFTER_DASH;
     if (ctx == AFTER_KEY)
-        out_char(e, '\n');
+        mig_outbuf_char(&e->out, '\n');
     if (n > 0)
         write_sequence(e, table, n, col, inline_first, nsteps);
     else
@@ -636,7 +604,7 @@ static void write_value(encoder *e, int idx, int col, context ctx, int nsteps)
         return;
     }
     if (ctx == AFTER_KEY)
-        out_char(e, ' ');
+        mig_outbuf_char(&e->out, ' ');
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
@@ -648,7 +616,7 @@ static void write_value(encoder *e, int idx, int col, context ctx, int nsteps)
         }
     }
     write_inline_scalar(e, idx, nsteps, "a value");
-    out_char(e, '\n');
+    mig_outbuf_char(&e->out, '\n');
 }
 
 static int check_indent(lua_State *L, int arg)
@@ -681,10 +649,8 @@ int mig_yaml_encode(lua_State *L)
     e->L = L;
     e->indent = indent;
     e->null = mig_json_null();
-    lua_pushnil(L);
-    e->out_slot = lua_gettop(L);
-    out_reserve(e, 256); /* never a NULL buffer, even for zero-length writes */
+    mig_outbuf_init(&e->out, L, "yaml.encode");
     write_value(e, 1, 0, AT_TOP, 0);
-    lua_pushlstring(L, e->out, e->len);
+    mig_outbuf_push(&e->out);
     return 1;
 }

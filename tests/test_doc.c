@@ -168,6 +168,25 @@ static void set_replaces_one_value(void **state)
                 "    },\n"
                 "    \"tags\": [\"a\", \"b\"]\n"
                 "}");
+    /* an item before the last (the scan stops at it), a key added to it,
+     * and the first item of a one-line array */
+    assert_edit(*state, config4,
+                "d:set({'computer', 'trusted_dirs', 1, 'desc'}, 'x')\n"
+                "d:set({'tags', 1}, 'z')",
+                "{\n"
+                "    \"name\": \"teleclaude\",\n"
+                "    \"redis\": {\n"
+                "        \"url\": \"redis://localhost\",\n"
+                "        \"db\": 0\n"
+                "    },\n"
+                "    \"computer\": {\n"
+                "        \"trusted_dirs\": [\n"
+                "            {\"path\": \"/srv\", \"desc\": \"x\"},\n"
+                "            {\"path\": \"/home\"}\n"
+                "        ]\n"
+                "    },\n"
+                "    \"tags\": [\"z\", \"b\"]\n"
+                "}");
 }
 
 static void set_adds_missing_keys_last_with_parents(void **state)

@@ -180,13 +180,32 @@ static void test_encode_quotes_what_would_read_as_something_else(void **state)
 {
     lua_State *L = *state;
     ok(L, "for _, s in ipairs({'off', 'yes', 'Y', '1:20', '1e3', '~', '', ' a', 'a ', 'a: b',\n"
-          "    'a #b', '- x', '0777', 'null', '.inf', '<<', '#', '@x', '2001-12-14', '1.5'}) do\n"
+          "    'a #b', '- x', '0777', 'null', '.inf', '<<', '#', '@x', '2001-12-14', '1.5',\n"
+          "    '{a}', '[a]', ',a', '}', ']'}) do\n"
           "  local text = yaml.encode({k = s})\n"
           "  assert(text ~= 'k: ' .. s .. '\\n', text)\n"
           "  assert(yaml.decode(text).k == s, text)\n"
           "end\n"
           "assert(yaml.encode({k = 'plain words'}) == 'k: plain words\\n')\n"
           "assert(yaml.encode('off') == '\"off\"\\n')");
+}
+
+/* Flow indicators end a plain scalar only inside a flow collection, and
+ * encode writes block style: "${VAR}" (the daemon's config.yml style) and
+ * "a, b" stay plain, as a key too (at the start they would open one: the
+ * test above). PyYAML's reading is tests/yaml's encode suite. */
+static void test_encode_writes_flow_indicators_plain_inside_a_block_scalar(void **state)
+{
+    lua_State *L = *state;
+    ok(L, "for _, s in ipairs({'${TELEGRAM_BOT_TOKEN}', 'a, b', 'x[1]', 'f{a}g', '$', 'a]'}) do\n"
+          "  local text = yaml.encode({k = s})\n"
+          "  assert(text == 'k: ' .. s .. '\\n', text)\n"
+          "  assert(yaml.decode(text).k == s, text)\n"
+          "  text = yaml.encode({[s] = 1})\n"
+          "  assert(text == s .. ': 1\\n', text)\n"
+          "  assert(yaml.decode(text)[s] == 1, text)\n"
+          "end\n"
+          "assert(yaml.encode({'${A}', {t = '${B}'}}) == '- ${A}\\n- t: ${B}\\n')");
 }
 
 static void test_encode_writes_block_style_in_key_order(void **state)
@@ -277,6 +296,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_documents_and_errors_say_where, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_bom_crlf_and_block_scalars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_quotes_what_would_read_as_something_else, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_encode_writes_flow_indicators_plain_inside_a_block_scalar, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_encode_writes_block_style_in_key_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_numbers_round_trip_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_multi_line_strings_as_literal_blocks, setup, teardown),

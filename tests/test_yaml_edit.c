@@ -186,6 +186,38 @@ static void test_set_keeps_the_comment_after_the_value(void **state)
           "return out == 'a:\\n  port: 8080   # the port\\n  host: h\\n' or out");
 }
 
+/* The daemon's own style survives a set: "${VAR}" stays plain in block
+ * context; inside a flow collection, where braces and commas would end a
+ * plain scalar, the new value is quoted. */
+static void test_set_keeps_var_references_plain_in_block_context(void **state)
+{
+    check(*state,
+          "local out = backend.set('t:\\n  token: ${OLD}   # c\\n', {'t', 'token'}, '${NEW_TOKEN}')\n"
+          "assert(out == 't:\\n  token: ${NEW_TOKEN}   # c\\n', out)\n"
+          "out = backend.set('l: {a: 1, b: 2}\\n', {'l', 'a'}, '${X}')\n"
+          "assert(out == 'l: {a: \"${X}\", b: 2}\\n', out)\n"
+          "out = backend.set('l: [1, 2]\\n', {'l', 1}, 'a, b')\n"
+          "assert(out == 'l: [\"a, b\", 2]\\n', out)\n"
+          "out = backend.rename('l: {a: 1}\\n', {'l', 'a'}, 'k{1}')\n"
+          "return out == 'l: {\"k{1}\": 1}\\n' or out");
+}
+
+/* A new block sequence takes the file's sequence indentation: the first
+ * "key:" line directly followed by an item line decides, whatever lines
+ * of items after a comment come before it. */
+static void test_new_sequences_follow_the_first_keyed_sequence(void **state)
+{
+    check(*state,
+          "local out = backend.set('a:\\n  # c\\n  - x\\nb:\\n- y\\nc: 1\\n', {'c'}, {1, 2})\n"
+          "assert(out == 'a:\\n  # c\\n  - x\\nb:\\n- y\\nc:\\n- 1\\n- 2\\n', out)\n"
+          "out = backend.set('a:\\r\\n- x\\r\\nc: 1\\r\\n', {'c'}, {1})\n"
+          "assert(out == 'a:\\r\\n- x\\r\\nc:\\r\\n- 1\\r\\n', out)\n"
+          "out = backend.set('l:\\n  - x\\nc: 1\\n', {'c'}, {1, 2})\n"
+          "assert(out == 'l:\\n  - x\\nc:\\n  - 1\\n  - 2\\n', out)\n"
+          "out = backend.set('a:   \\n  # c\\n  - x\\nc: 1\\n', {'c'}, {1, 2})\n"
+          "return out == 'a:   \\n  # c\\n  - x\\nc:\\n  - 1\\n  - 2\\n' or out");
+}
+
 static void test_set_an_empty_value(void **state)
 {
     check(*state,
@@ -369,6 +401,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_string_keys_that_look_like_numbers_are_accepted,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_keeps_the_comment_after_the_value, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_set_keeps_var_references_plain_in_block_context, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_sequences_follow_the_first_keyed_sequence, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_set_an_empty_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_key_follows_indentation_and_line_endings, setup,

@@ -684,7 +684,9 @@ static char *make_config(size_t target, size_t *len)
 /* ---- yaml ----------------------------------------------------------------------------- */
 
 /* A config.yml as the daemon keeps one: commented sections, lists of maps,
- * ${VAR} values, the scalar kinds YAML 1.1 resolves. */
+ * ${VAR} values, block and flow collections, the scalar kinds YAML 1.1
+ * resolves; ends with a commented `owner:`, the key the edit scenario sets.
+ * Both yaml scenarios read it. */
 static char *make_yaml_config(size_t target, size_t *len)
 {
     size_t cap = target + 4096, n = 0;
@@ -709,7 +711,7 @@ static char *make_yaml_config(size_t target, size_t *len)
                               "    path: \"/srv/data/%d\"\n",
                               i, i, i, i % 97, 1024 + i % 50000, i % 2 ? "yes" : "off",
                               (double)(i % 1000) / 7.0, i, i % 13, i % 8, 256 * (i % 16), i);
-    n += (size_t)snprintf(s + n, cap - n, "owner: ops\n");
+    n += (size_t)snprintf(s + n, cap - n, "\n# who runs it\nowner: ops\n");
     *len = n;
     return s;
 }
@@ -940,29 +942,6 @@ static void scenario_json(sizes *z)
  * doc:set + doc:text() (the document already open) against one
  * yaml.decode of the same text, in one Lua state without the sandbox. */
 
-/* A commented config.yml as the daemon keeps it, grown with sessions. */
-static char *make_yaml_edit_config(size_t target, size_t *len)
-{
-    size_t cap = target + 4096, n = 0;
-    char *s = malloc(cap);
-    if (s == NULL)
-        return NULL;
-    n += (size_t)snprintf(s + n, cap - n, "# TeleClaude daemon configuration (bench)\n"
-                                          "version: 3\n\nsessions:\n  # one entry per session\n");
-    for (int i = 0; n + 600 < target; i++)
-        n += (size_t)snprintf(s + n, cap - n,
-                              "  - id: session-%06d\n    name: user %d on host-%d   # who\n"
-                              "    port: %d\n    enabled: %s\n    ratio: %.3f\n    tags:\n"
-                              "      - alpha\n      - gamma-%d\n"
-                              "    limits: {cpu: %d, memory: %d, files: null}\n"
-                              "    path: \"/srv/data/%d\"\n",
-                              i, i, i % 97, 1024 + i % 50000, i % 2 ? "true" : "false",
-                              (double)(i % 1000) / 7.0, i % 13, i % 8, 256 * (i % 16), i);
-    n += (size_t)snprintf(s + n, cap - n, "\n# who runs it\nowner: ops\n");
-    *len = n;
-    return s;
-}
-
 typedef struct yaml_edit_ctx {
     lua_State *L;
     const char *data;
@@ -1014,7 +993,7 @@ static void scenario_yaml_edit(sizes *z)
     double s = NAN, f = NAN;
     cpu_clock = true;
     yaml_edit_ctx c = {0};
-    c.data = make_yaml_edit_config(z->tiny ? (size_t)100 << 10 : (size_t)1 << 20, &c.bytes);
+    c.data = make_yaml_config(z->tiny ? (size_t)100 << 10 : (size_t)1 << 20, &c.bytes);
     c.L = luaL_newstate();
     bool ok = c.data != NULL && c.L != NULL;
     if (ok) {

@@ -83,6 +83,9 @@ static const char VALUES[] =
     "  '\\226\\128\\168', '\\239\\187\\191bom', '\\127', '${HOME}/x', 'http://h:80/p?q=1#f', 'C:\\\\x',\n"
     "  'a  b', 'a\\n  indented\\nback', 'line # not comment\\n#nor this\\n', ('x'):rep(1500),\n"
     "  'key: value\\n- item\\n', '\\\\', '\\'', '\"',\n"
+    /* flow indicators inside a plain scalar: plain in block context */
+    "  '${TELEGRAM_BOT_TOKEN}', 'a, b', 'a,', 'a ,b', 'x[1]', 'a[', 'a]', 'f{a}g', 'a}', 'a:,b',\n"
+    "  'x:{y}', 'a:[b]', '${A}:${B}', 'x #{y}', 'x#{y}', '-{a}', '?[a]', ':{a}', '$', '${',\n"
     "}\n"
     "local values = {}\n"
     "for _, s in ipairs(strings) do\n"

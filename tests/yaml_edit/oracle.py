@@ -225,6 +225,11 @@ CASES = {
         ("a scalar inside a flow mapping", [("set", [S("labels", "env"), "dev"])]),
         ("a whole flow mapping", [("set", [S("labels"), {"env": "dev"}])]),
         ("rename inside a flow mapping", [("rename", [S("labels", "team"), "group"])]),
+        # yaml.encode writes "${VAR}" plain for block context; inside a flow
+        # collection its braces would end the scalar, so it is quoted there
+        ("a ${VAR} inside a flow mapping", [("set", [S("labels", "env"), "${DEPLOY_ENV}"])]),
+        ("a comma inside a flow sequence", [("set", [S("ports", 2), "a, b"])]),
+        ("rename to a key with braces inside a flow mapping", [("rename", [S("labels", "team"), "x{y}"])]),
         ("delete next to anchors", [("delete", [S("last")])]),
     ],
 }
