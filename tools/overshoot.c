@@ -287,7 +287,7 @@ int main(int argc, char **argv)
                  c->body);
         write_file(script, src);
         free(src);
-        double over[MAX_REPS], off_cpu[MAX_REPS], ret_max = 0;
+        double over[MAX_REPS] = {0}, off_cpu[MAX_REPS] = {0}, ret_max = 0;
         int in_c = 0;
         bool ok = true;
         for (int k = 0; k < reps; k++) {
