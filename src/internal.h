@@ -64,6 +64,9 @@ static inline char *mig_put_uint(char *at, unsigned long long v, int min_digits)
 #ifdef MIGRATE_TEST_SEAMS
 void migrate_test_seam(const char *point); /* defined by the test program */
 #define MIG_TEST_SEAM(point) migrate_test_seam(point)
+/* The C stack a script may use (sandbox.c's SCRIPT_STACK), for the test
+ * that proves the C-stack guard (test_deadline). */
+extern size_t mig_test_script_stack;
 #else
 #define MIG_TEST_SEAM(point) ((void)0)
 #endif

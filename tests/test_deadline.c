@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The C stack a script may use (src/sandbox.c, test build only). */
+extern size_t mig_test_script_stack;
+
 /* Generous under valgrind; a fixed build ends each case in well under 1 s. */
 #define WATCHDOG_SECONDS 120
 
@@ -29,9 +32,12 @@ static int setup(void **state)
     return 0;
 }
 
+static size_t default_budget;
+
 static int teardown(void **state)
 {
     alarm(0);
+    mig_test_script_stack = default_budget;
     return tu_world_teardown(state);
 }
 
@@ -252,6 +258,51 @@ DEEP(deep_index_metamethods_through_c,
 DEEP(deep_resume_chain,
      "local function f() coroutine.wrap(f)() end\nf()")
 
+/* ---- the C-stack guard itself ----
+ * At MIGRATE_MIN_STACK none of the chains above gets past Lua's own limit
+ * of 200 nested C calls (the deepest, gsub callbacks, uses about 420 KiB
+ * of the 512 KiB a script may: RELIABILITY.md), so they pass without the
+ * guard too. Here the test build's budget is 64 KiB, which every chain
+ * passes long before Lua's limit: the guard must stop it with its own
+ * error, and that error is fatal, so a script that catches it with pcall
+ * and goes on still fails and writes nothing. */
+
+static void expect_guard_stops(tu_world *w, const char *body)
+{
+    mig_test_script_stack = 64u << 10; /* teardown restores it */
+    w->opts.timeout_ms = 10000;         /* without the guard: a red test, not a hang */
+    on_thread t = {w, body, "deeper than a migration may", NULL};
+    run_on_stack(MIGRATE_MIN_STACK, run_stopped, &t);
+    if (t.problem != NULL) {
+        print_error("%s\n", t.problem);
+        free(t.problem);
+        fail();
+    }
+}
+
+static void test_guard_stops_gsub_chain_caught_by_pcall(void **state)
+{
+    expect_guard_stops(*state,
+                       "local function f(s) return (s:gsub('.', f)) end\n"
+                       "for i = 1, 100 do pcall(f, 'x') end");
+}
+
+/* gsub callback, sort comparator, __index metamethod and pcall in turn. */
+static void test_guard_stops_mixed_chain(void **state)
+{
+    expect_guard_stops(*state,
+                       "local n = 0\n"
+                       "local function f(s)\n"
+                       "  n = n + 1\n"
+                       "  local k = n % 4\n"
+                       "  if k == 0 then s:gsub('.', f)\n"
+                       "  elseif k == 1 then table.sort({2, 1}, function(a, b) f(s) return a < b end)\n"
+                       "  elseif k == 2 then local _ = setmetatable({}, {__index = function() f(s) end}).x\n"
+                       "  else pcall(f, s) end\n"
+                       "end\n"
+                       "pcall(f, 'x')");
+}
+
 /* ---- the stack the library needs ---- */
 typedef struct small_stack_run {
     tu_world *w;
@@ -363,9 +414,12 @@ int main(void)
         T(deep_tostring_metamethods),
         T(deep_index_metamethods_through_c),
         T(deep_resume_chain),
+        T(guard_stops_gsub_chain_caught_by_pcall),
+        T(guard_stops_mixed_chain),
         T(small_stack_is_refused),
         T(min_stack_is_enough),
         T(ordinary_coroutines_and_pcall_still_work),
     };
+    default_budget = mig_test_script_stack;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
