@@ -562,10 +562,40 @@ static bool same_file(const struct stat *a, const struct stat *b)
  * what the descriptors hold: the entry itself, or the same name (or a
  * temp of it) in the same directory; with `ancestors`, also a directory
  * holding one (fs.remove_tree, fs.rename). */
+static bool id_is(const struct stat *st, const mig_file_id *id)
+{
+    return st->st_dev == id->dev && st->st_ino == id->ino;
+}
+
+/* The same question against the identities run.c took (mig_protection):
+ * these hold whatever a script does to the names after they were taken. */
+static bool protected_by_identity(const mig_protection *p, const target *t, const struct stat *dir_st,
+                                  bool ancestors)
+{
+    if (dir_st != NULL && id_is(dir_st, &p->dir)) {
+        if (strncmp(t->name, p->temp_prefix, strlen(p->temp_prefix)) == 0)
+            return true;
+        for (const char *const *n = p->names; *n != NULL; n++)
+            if (strcmp(t->name, *n) == 0)
+                return true;
+    }
+    if (t->fd < 0)
+        return false;
+    for (size_t i = 0; i < p->n_files; i++)
+        if (id_is(&t->st, &p->files[i]))
+            return true;
+    for (size_t i = 0; ancestors && S_ISDIR(t->st.st_mode) && i < p->n_ancestors; i++)
+        if (id_is(&t->st, &p->ancestors[i]))
+            return true;
+    return false;
+}
+
 static bool protected_target(const mig_fsenv *env, const target *t, bool ancestors)
 {
     struct stat dir_st;
     bool have_dir = t->dir >= 0 && !t->is_root && fstat(t->dir, &dir_st) == 0;
+    if (env->protection != NULL && protected_by_identity(env->protection, t, have_dir ? &dir_st : NULL, ancestors))
+        return true;
     for (const char *const *p = env->protected_paths; p != NULL && *p != NULL; p++) {
         struct stat st;
         if (t->fd >= 0 && stat(*p, &st) == 0 && same_file(&st, &t->st))
