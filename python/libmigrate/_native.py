@@ -156,18 +156,15 @@ class Library:
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll
         self.path = path
-        for name, (restype, argtypes) in _SIGNATURES.items():
-            try:
-                fn = getattr(cdll, name)
-            except AttributeError:
-                raise OSError(
-                    f"{path}: no symbol {name}; this binding needs libmigrate "
-                    f"{API_MAJOR}.{API_MINOR} or a later {API_MAJOR}.x"
-                ) from None
-            fn.restype = restype
-            fn.argtypes = argtypes
-            setattr(self, name, fn)
-        raw = self.migrate_library_version()
+        # The version first: a library of another MAJOR may lack (or have
+        # changed) any of the other functions.
+        try:
+            get_version = cdll.migrate_library_version
+        except AttributeError:
+            raise OSError(f"{path}: no symbol migrate_library_version; not libmigrate") from None
+        get_version.restype = c_char_p
+        get_version.argtypes = []
+        raw = get_version()
         self.version = raw.decode("ascii", "replace") if raw else "?"
         parts = self.version.split(".")
         try:
@@ -179,6 +176,17 @@ class Library:
                 f"{path} is libmigrate {self.version}; this binding is written for "
                 f"{API_MAJOR}.{API_MINOR} or a later {API_MAJOR}.x ({SONAME})"
             )
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            try:
+                fn = getattr(cdll, name)
+            except AttributeError:
+                raise OSError(
+                    f"{path}: no symbol {name}; this binding needs libmigrate "
+                    f"{API_MAJOR}.{API_MINOR} or a later {API_MAJOR}.x"
+                ) from None
+            fn.restype = restype
+            fn.argtypes = argtypes
+            setattr(self, name, fn)
         # free() for migrate_report_json()'s string: the C library's own.
         libc = ctypes.CDLL(None)
         self.free = libc.free
