@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import libmigrate
+
 # Before: from teleclaude.deployment.migrations import run_migrations
 from libmigrate import run_migrations
 
@@ -55,6 +57,7 @@ async def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
 
+    libmigrate.load()  # at start-up: a missing library fails here, not mid-upgrade
     scratch = None
     home = args.home
     if home is None:

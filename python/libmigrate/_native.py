@@ -217,6 +217,10 @@ def _find() -> tuple[ctypes.CDLL, str]:
     """
     explicit = os.environ.get(ENV_VAR)
     if explicit:
+        # A path with a slash is a file: made absolute now, so that loading
+        # on first use does not depend on a chdir() made since start-up.
+        if "/" in explicit:
+            explicit = os.path.abspath(explicit)
         cdll, why = _try(explicit)
         if cdll is not None:
             return cdll, explicit
