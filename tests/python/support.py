@@ -46,7 +46,9 @@ function migrate()
 end
 """
 
-# Burns about `seconds` of CPU time in migrate(), then marks itself done.
+# Burns about `seconds` of CPU time in migrate(), then, when `wait` is
+# true, spins until ~/go exists (made by the test while the run goes on),
+# then marks itself done.
 SLOW = """
 local MARK = "~/slow.done"
 function check()
@@ -55,10 +57,15 @@ end
 function migrate()
   local t = os.clock()
   while os.clock() - t < {seconds} do end
+  while {wait} and not fs.exists("~/go") do end
   fs.write(MARK, "done\\n")
   return true
 end
 """
+
+
+def slow(seconds: float, wait: bool = False) -> str:
+    return SLOW.replace("{seconds}", str(seconds)).replace("{wait}", "true" if wait else "false")
 
 
 def write(path: str, text: str) -> None:

@@ -76,9 +76,9 @@ class BadArguments(TreeCase):
             libmigrate.run("1.0.0\0x", "1.1.0", **self.tree.options())
 
     def test_options_reach_the_library(self) -> None:
-        from support import SLOW, write
+        from support import slow, write
 
-        write(os.path.join(self.tree.migrations, "v1.0.0/001_first.lua"), SLOW.replace("{seconds}", "5"))
+        write(os.path.join(self.tree.migrations, "v1.0.0/001_first.lua"), slow(5))
         report = libmigrate.run("0.9.0", "1.0.0", timeout_ms=50, **self.tree.options())
         self.assertEqual(report.status, "failed")
         self.assertIn("timed out after 50 ms", report.error)
