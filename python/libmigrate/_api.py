@@ -141,24 +141,31 @@ class _Callback:
         if self.error is not None:
             return 1
         try:
-            ev: EventStruct = ev_ptr.contents
-            kind = _native.EVENT_KINDS[ev.kind] if 0 <= ev.kind < len(_native.EVENT_KINDS) else "unknown"
-            level = None
-            if kind == "log":
-                level = _native.LOG_LEVELS[ev.level] if 0 <= ev.level < len(_native.LOG_LEVELS) else "info"
-            event = Event(
-                kind=kind,  # type: ignore[arg-type]
-                index=ev.index,
-                total=ev.total,
-                migration=_migration(ev.migration.contents) if ev.migration else None,
-                level=level,  # type: ignore[arg-type]
-                message=_text(ev.message),
-            )
-            self.fn(event)
+            self.fn(_event(ev_ptr.contents))
             return 0
         except BaseException as e:  # noqa: BLE001 - re-raised after the run
             self.error = e
             return 1
+        finally:
+            # The C event is gone once this returns; the traceback kept with
+            # the exception holds this frame, so it must not reach it.
+            ev_ptr = None
+
+
+def _event(ev: EventStruct) -> Event:
+    """A Python copy of a migrate_event (valid only during the callback)."""
+    kind = _native.EVENT_KINDS[ev.kind] if 0 <= ev.kind < len(_native.EVENT_KINDS) else "unknown"
+    level = None
+    if kind == "log":
+        level = _native.LOG_LEVELS[ev.level] if 0 <= ev.level < len(_native.LOG_LEVELS) else "info"
+    return Event(
+        kind=kind,  # type: ignore[arg-type]
+        index=ev.index,
+        total=ev.total,
+        migration=_migration(ev.migration.contents) if ev.migration else None,
+        level=level,  # type: ignore[arg-type]
+        message=_text(ev.message),
+    )
 
 
 # ---- run ------------------------------------------------------------------------
