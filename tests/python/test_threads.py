@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -166,6 +167,26 @@ class EventCallback(TreeCase):
         self.assertEqual([m.outcome for m in report.migrations], ["applied", "not_run", "not_run", "not_run"])
         with open(self.tree.state, encoding="utf-8") as f:
             self.assertEqual(json.load(f)["applied"], ["v1.0.0/001_first"])
+
+    def test_nothing_is_printed_when_the_callback_raises(self) -> None:
+        # ctypes prints "Exception ignored on calling ctypes callback function"
+        # for an exception that escapes into C; the binding lets none escape.
+        code = (
+            "import libmigrate, sys\n"
+            "def boom(ev):\n"
+            "    raise ValueError('from the callback')\n"
+            "try:\n"
+            "    libmigrate.run('0.9.0', '1.3.0', on_event=boom, migrations_dir=sys.argv[1],"
+            " home=sys.argv[2], state_path=sys.argv[3])\n"
+            "except ValueError as e:\n"
+            "    print('raised:', e, e.libmigrate_report.status)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, self.tree.migrations, self.tree.home, self.tree.state],
+            capture_output=True, text=True, timeout=120,
+        )
+        self.assertEqual(out.stdout, "raised: from the callback canceled\n", out.stderr)
+        self.assertEqual(out.stderr, "")
 
     def test_return_value_is_ignored(self) -> None:
         # e.g. loop.call_soon_threadsafe(...) returns a (truthy) Handle.
