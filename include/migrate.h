@@ -25,6 +25,15 @@
  * declaration below stays source and binary compatible. A change to a
  * public struct's layout or to a function's signature takes a new MAJOR; a
  * new function, a new MINOR; a fix that changes neither, a new PATCH.
+ * migrate_options is the exception that lets the API grow without a new
+ * MAJOR: it carries its own version (see "Options"), so a later MINOR may
+ * add fields at its end and still run a host built against this header.
+ *
+ * 1.0.0 (SONAME libmigrate.so.1) is the one break of the 0.x API: versioned
+ * options (migrate_options_init() takes the version and returns int), the
+ * event callback returns int (non-zero cancels the run, MIGRATE_ECANCELED),
+ * options checked before anything runs, and the rehearsal's fields (the
+ * rehearsal itself is not implemented yet: see opts.rehearse).
  */
 #ifndef MIGRATE_H
 #define MIGRATE_H
@@ -40,8 +49,8 @@ extern "C" {
 /* The version of this header; the single source of the library's version
  * (the Makefile, the file names, the SONAME, migrate.pc and
  * migrate_library_version() all come from these three lines). */
-#define MIGRATE_VERSION_MAJOR 0
-#define MIGRATE_VERSION_MINOR 1
+#define MIGRATE_VERSION_MAJOR 1
+#define MIGRATE_VERSION_MINOR 0
 #define MIGRATE_VERSION_PATCH 0
 
 /* Marks the public functions: the library is built with hidden visibility,
@@ -57,12 +66,13 @@ extern "C" {
 enum {
     MIGRATE_OK = 0,         /* success */
     MIGRATE_EFAILED = -1,   /* a migration failed; see migrate_report_failed() */
-    MIGRATE_EINVAL = -2,    /* bad argument: malformed version, downgrade, no home */
+    MIGRATE_EINVAL = -2,    /* bad argument: malformed version, downgrade, bad option */
     MIGRATE_EMANIFEST = -3, /* bad migrations tree or a script that does not compile */
     MIGRATE_ESTATE = -4,    /* the state file is corrupt (and was left untouched) */
     MIGRATE_ELOCKED = -5,   /* another run holds the lock past lock_timeout_ms */
     MIGRATE_EIO = -6,       /* an operating-system call failed (lock, state write) */
-    MIGRATE_ENOMEM = -7     /* out of memory in the library itself */
+    MIGRATE_ENOMEM = -7,    /* out of memory in the library itself */
+    MIGRATE_ECANCELED = -8  /* the event callback asked the run to stop (returned non-zero) */
 };
 
 /* Log levels of MIGRATE_EVENT_LOG events (a script's log.info/warn/error). */
@@ -123,8 +133,8 @@ typedef enum migrate_outcome {
     MIGRATE_APPLIED,       /* migrate() ran, check() confirmed it, recorded */
     MIGRATE_SKIPPED_STATE, /* already recorded in the state file; no Lua ran */
     MIGRATE_SKIPPED_CHECK, /* check() said its effect is present; recorded */
-    MIGRATE_FAILED,        /* check() or migrate() failed; the run halted here */
-    MIGRATE_NOT_RUN        /* after a failure; not attempted */
+    MIGRATE_FAILED,        /* check() or migrate() failed or was cancelled; the run halted here */
+    MIGRATE_NOT_RUN        /* after a failure or a cancel; not attempted */
 } migrate_outcome;
 
 /* "pending", "applied", "skipped_state", "skipped_check", "failed",
@@ -177,32 +187,104 @@ typedef struct migrate_event {
  * with the options' payload. It must return normally: no longjmp out of it
  * and no C++ exception through it (it may run while a script's Lua code is
  * on the stack). It must not call migrate_run() on the same state path
- * (that would wait for its own lock). */
-typedef void (*migrate_event_fn)(const migrate_event *event, void *payload);
+ * (that would wait for its own lock).
+ *
+ * Return 0 to let the run go on. Non-zero asks it to stop at the next safe
+ * point; the run then returns MIGRATE_ECANCELED (a daemon shutting down):
+ * - from PLAN, or a WARNING before it: nothing runs, every migration is
+ *   NOT_RUN (no START event follows);
+ * - from START of migration i: migration i does not run; it and every
+ *   later one are NOT_RUN (a DONE event for i still follows, outcome
+ *   NOT_RUN, so every START has its DONE);
+ * - from DONE of migration i (or a WARNING while it ran): i keeps its
+ *   outcome (applied and recorded, say), the later ones are NOT_RUN;
+ * - from LOG (a script is running): the script stops at once, inside the
+ *   log call, with an error that no pcall, coroutine or __close handler in
+ *   the script can catch, exactly like a timeout. A LOG from a script's
+ *   check() or migrate() makes that migration FAILED, with an error saying
+ *   it was cancelled (migrate_report_failed() returns it; what migrate()
+ *   had already written stays written, as after a timeout). A LOG from a
+ *   script's top level (its load, before any migration runs) leaves every
+ *   migration NOT_RUN.
+ * Whatever was applied before stays recorded in the state file, so the
+ * next run resumes after it. Further return values are ignored once the run
+ * is cancelled. Without a callback a run cannot be cancelled. */
+typedef int (*migrate_event_fn)(const migrate_event *event, void *payload);
 
 /* ---- Options ----------------------------------------------------------- */
 
-/* How a run behaves. Start from migrate_options_init(), which gives every
- * field its default, and set what you need. Every pointer is borrowed, read
- * during the call only. Relative paths are relative to the working
- * directory. */
+/* The version of migrate_options this header describes. The struct's first
+ * field says which version the caller filled in, as in libgit2: a library
+ * with a newer struct then knows which fields an older host cannot have set
+ * (each MINOR that adds fields raises it). */
+#define MIGRATE_OPTIONS_VERSION 1u
+
+/* The defaults of memory_limit, rehearsal_memory_limit and timeout_ms. */
+#define MIGRATE_DEFAULT_MEMORY_LIMIT ((size_t)256 << 20)
+#define MIGRATE_DEFAULT_REHEARSAL_MEMORY_LIMIT ((size_t)256 << 20)
+#define MIGRATE_DEFAULT_TIMEOUT_MS 300000u
+
+/* How a run behaves. Start from migrate_options_init(&opts,
+ * MIGRATE_OPTIONS_VERSION) or `migrate_options opts = MIGRATE_OPTIONS_INIT;`,
+ * which give every field its default, and set what you need. Every pointer
+ * is borrowed, read during the call only.
+ *
+ * migrate_run() checks the options before anything runs (no lock taken, no
+ * state read, no Lua), and refuses with MIGRATE_EINVAL and a message naming
+ * the option and the reason (e.g. `opts.allowed_roots[1] is "": a root must
+ * be an absolute path`):
+ * - version other than MIGRATE_OPTIONS_VERSION (0: the struct was not
+ *   initialized);
+ * - home (or $HOME when home is NULL), and every allowed root: empty,
+ *   relative, missing or not a directory. The library never creates a
+ *   home and never guesses one from the working directory;
+ * - allowed_roots an empty list (NULL, not an empty list, means { home });
+ * - state_path empty, relative (a daemon's working directory is no place
+ *   for its state), ending in "/", or naming something that exists and is
+ *   not a regular file; or its nearest existing ancestor not a directory
+ *   (or a symlink to nothing).
+ *   Its directory may be missing: a real run creates it (0700);
+ * - migrations_dir empty (relative is fine: the working directory's, like
+ *   the default "migrations"; a missing one is MIGRATE_EMANIFEST);
+ * - rehearse true (not implemented yet, see below).
+ * migrate_discover() checks only version and migrations_dir, the only
+ * options it uses. */
 typedef struct migrate_options {
-    const char *migrations_dir;        /* default "migrations" */
-    const char *home;                  /* default $HOME; what "~/" means to scripts */
-    const char *state_path;            /* default <home>/.teleclaude/migration_state.json */
+    unsigned version;                  /* MIGRATE_OPTIONS_VERSION */
+    const char *migrations_dir;        /* default "migrations" (relative: to the working dir) */
+    const char *home;                  /* default $HOME; what "~/" means to scripts; absolute */
+    const char *state_path;            /* default <home>/.teleclaude/migration_state.json; absolute */
     const char *const *allowed_roots;  /* NULL-terminated; where fs may act; default { home } */
     bool dry_run;                      /* run check() only; write nothing at all */
+    /* Rehearse the whole upgrade on a copy-on-write view first (SPEC
+     * §4.6). NOT IMPLEMENTED YET: a run with rehearse true returns
+     * MIGRATE_EINVAL ("opts.rehearse: the rehearsal is not implemented
+     * yet") and does nothing, rather than run unrehearsed. */
+    bool rehearse;
     bool recover_corrupt_state;        /* move a corrupt state aside instead of failing */
     size_t memory_limit;               /* bytes per script state; default (and 0) 256 MiB */
+    size_t rehearsal_memory_limit;     /* bytes the rehearsal's view may hold; default (and 0) 256 MiB */
     unsigned timeout_ms;               /* per check()/migrate() call; default 300000; 0 none */
     unsigned lock_timeout_ms;          /* wait for the lock this long; default 0 (fail at once) */
-    migrate_event_fn on_event;         /* optional progress callback */
+    migrate_event_fn on_event;         /* optional progress callback; may cancel the run */
     void *payload;                     /* handed to on_event */
 } migrate_options;
 
-/* Fills *opts with the defaults above (strings NULL mean their default).
- * Cannot fail; a NULL opts is ignored. */
-MIGRATE_EXTERN void migrate_options_init(migrate_options *opts);
+/* The defaults, as an initializer (C and C++): every field as
+ * migrate_options_init() sets it. */
+#define MIGRATE_OPTIONS_INIT                                                                   \
+    {                                                                                          \
+        MIGRATE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, false, false, false,                  \
+            MIGRATE_DEFAULT_MEMORY_LIMIT, MIGRATE_DEFAULT_REHEARSAL_MEMORY_LIMIT,              \
+            MIGRATE_DEFAULT_TIMEOUT_MS, 0u, NULL, NULL                                         \
+    }
+
+/* Fills *opts with the defaults above (strings NULL mean their default)
+ * for the given version of the struct: pass MIGRATE_OPTIONS_VERSION.
+ * Returns MIGRATE_OK, or MIGRATE_EINVAL when opts is NULL or version is one
+ * this library does not know (0, or newer than its own); *opts is then left
+ * untouched. */
+MIGRATE_EXTERN int migrate_options_init(migrate_options *opts, unsigned version);
 
 /* ---- Running ------------------------------------------------------------ */
 
@@ -241,10 +323,18 @@ typedef struct migrate_report migrate_report;
  * and opts are only read during the call.
  *
  * Returns MIGRATE_OK, MIGRATE_EFAILED (a migration failed), MIGRATE_EINVAL
- * (bad version, from > to, no home, less stack than MIGRATE_MIN_STACK),
- * MIGRATE_EMANIFEST (bad tree, a script that does not compile or lacks
- * check/migrate), MIGRATE_ESTATE (corrupt
- * state file, untouched), MIGRATE_ELOCKED, MIGRATE_EIO or MIGRATE_ENOMEM.
+ * (bad version, from > to, an option refused as "Options" says, less stack
+ * than MIGRATE_MIN_STACK), MIGRATE_EMANIFEST (bad tree, a script that does
+ * not compile or lacks check/migrate), MIGRATE_ESTATE (corrupt state file,
+ * untouched), MIGRATE_ELOCKED, MIGRATE_EIO, MIGRATE_ENOMEM or
+ * MIGRATE_ECANCELED (the event callback returned non-zero; see
+ * migrate_event_fn for what then ran and what did not).
+ *
+ * The state file and its lock are never writable from a script, whatever
+ * path reaches them: a symlinked spelling, or the home reachable at a
+ * second allowed root (a bind mount): scripts' fs calls that would write,
+ * rename, remove or chmod them (or an ancestor directory, or the state's
+ * temp files) fail the migration.
  */
 MIGRATE_EXTERN int migrate_run(const char *from, const char *to, const migrate_options *opts,
                                migrate_report **out);
@@ -276,7 +366,9 @@ MIGRATE_EXTERN const migrate_result *migrate_report_failed(const migrate_report 
 
 /* The run-level error message ("migrations/v1.x: not a SemVer version ..."),
  * or NULL when the run returned MIGRATE_OK. For MIGRATE_EFAILED it is the
- * failed migration's message, the same as migrate_report_failed()->error. */
+ * failed migration's message, the same as migrate_report_failed()->error;
+ * for MIGRATE_ECANCELED it says at which event the callback cancelled the
+ * run and which migration, if any, was interrupted. */
 MIGRATE_EXTERN const char *migrate_report_error(const migrate_report *r);
 
 /* Number of runner warnings (also sent as MIGRATE_EVENT_WARNING events). */
@@ -287,12 +379,16 @@ MIGRATE_EXTERN size_t migrate_report_warning_count(const migrate_report *r);
 MIGRATE_EXTERN const char *migrate_report_warning(const migrate_report *r, size_t i);
 
 /* The report as JSON: {"from", "to", "dry_run", "status": "ok"|"failed"|
- * "error", "error", "warnings": [...], "migrations": [{"id", "version",
+ * "canceled"|"error", "error", "warnings": [...], "migrations": [{"id", "version",
  * "outcome", "seconds", "error", "log": [{"level", "message"}]}]}; a
  * migration's "log" keeps its first 1000 lines of at most 4096 bytes each,
  * and "log_dropped" counts the rest. Returns a new NUL-terminated string the
  * caller owns, allocated with malloc(): free() it (also when the host gave
- * cJSON other allocators). NULL when r is NULL or out of memory. */
+ * cJSON other allocators). NULL when r is NULL or out of memory. "status"
+ * is "ok" for MIGRATE_OK; "canceled" for MIGRATE_ECANCELED (also when the
+ * cancel interrupted a migration, which is then "failed"); otherwise
+ * "failed" when a migration failed (MIGRATE_EFAILED, or its effect could
+ * not be recorded), and "error" for every other code. */
 MIGRATE_EXTERN char *migrate_report_json(const migrate_report *r);
 
 /* Frees a report and everything it owns (every migrate_result and string

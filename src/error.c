@@ -17,6 +17,7 @@ const char *migrate_strerror(int code)
     case MIGRATE_ELOCKED: return "state is locked by another run";
     case MIGRATE_EIO: return "input/output error";
     case MIGRATE_ENOMEM: return "out of memory";
+    case MIGRATE_ECANCELED: return "the run was cancelled by its event callback";
     default: return "unknown error code";
     }
 }

@@ -145,14 +145,53 @@ const mig_embedded *mig_embedded_find(const char *name);
 
 /* ---- fs module (fs.c, lua/fs.lua) ------------------------------------------ */
 
+/* A file-system object by identity: what every path that reaches it
+ * (through symlinks, bind mounts, hard links) stats to. */
+typedef struct mig_file_id {
+    dev_t dev;
+    ino_t ino;
+} mig_file_id;
+
+/* The run's state, protected by identity rather than by spelling (SPEC
+ * §5): run.c fills it in once the state directory exists (after the lock
+ * is taken; a dry run, which writes nothing, may have none) and keeps it up
+ * to date while scripts run. fs refuses any call that would create, write,
+ * replace, rename, remove or chmod
+ * - an entry of the directory `dir` whose name is one of `names`, or
+ *   starts with `temp_prefix` (a state write's temp file) — whether or not
+ *   that entry exists yet: compare fstat() of the directory the call acts
+ *   in (its resolved parent descriptor) with `dir`, then the final name;
+ * - an object whose (st_dev, st_ino) is in `ancestors` (the state
+ *   directory and every directory above it, "/" last): removing or renaming
+ *   one (or renaming something over it) would take the state with it;
+ * - an object whose (st_dev, st_ino) is in `files` (the state file as it is
+ *   now, if it exists, and the lock file): a hard link or any other name
+ *   reaching them. A state save replaces the state file, so run.c updates
+ *   files[] after each save; readers must read it at call time.
+ * The pointers stay valid for the whole run. */
+typedef struct mig_protection {
+    mig_file_id dir;            /* the directory that holds the state file and its lock */
+    const char *const *names;   /* NULL-terminated: the state file's and the lock's base names */
+    const char *temp_prefix;    /* ".<state base name>.tmp-" */
+    const mig_file_id *ancestors; /* dir first, then each parent up to "/" */
+    size_t n_ancestors;
+    const mig_file_id *files;   /* the state file (when it exists) and the lock */
+    size_t n_files;
+} mig_protection;
+
 /* Where a script's fs may act. Owned by the sandbox; must outlive the
  * lua_State. Paths are absolute and symlink-free. */
 typedef struct mig_fsenv {
     const char *home;                    /* what "~/" expands to */
     const char *const *roots;            /* NULL-terminated allowed roots */
-    const char *const *protected_paths;  /* NULL-terminated: state file, its lock */
+    /* NULL-terminated: the state file and its lock, by every spelling
+     * run.c knows (also under each allowed root that is the same
+     * directory as one of the state's ancestors, e.g. a bind mount of the
+     * home); a string check, kept beside `protection`. */
+    const char *const *protected_paths;
     const char *readonly_reason;         /* NULL: writable; else why not */
     const char *closed_reason;           /* NULL: may be read; else why not */
+    const mig_protection *protection;    /* NULL: none (tests, dry runs); see above */
 } mig_fsenv;
 
 /* Lexical normalization of an absolute path into out (strlen(path) + 2
@@ -223,6 +262,52 @@ void mig_push_yaml_scan(lua_State *L);
 /* Sets yaml.edit(text) -> document (SPEC §5.1) in the yaml table on top of
  * the stack, which already holds decode and encode. */
 void mig_yaml_add_edit(lua_State *L);
+
+/* ---- Options (options.c) ---------------------------------------------------- */
+
+/* *out = the caller's options (NULL: the defaults) with the defaults filled
+ * in where a field says "default" (migrations_dir, memory limits);
+ * MIGRATE_EINVAL with err for a version the library does not know. */
+int mig_options_copy(const migrate_options *in, migrate_options *out, char *err);
+/* The checks of migrate.h's "Options" on a copy made by mig_options_copy():
+ * MIGRATE_OK, or MIGRATE_EINVAL (or MIGRATE_ENOMEM) with err naming the
+ * option. They only stat(); nothing is created, opened or locked. */
+int mig_options_check_run(const migrate_options *o, char *err);
+int mig_options_check_discover(const migrate_options *o, char *err);
+
+/* ---- State protection (protect.c) ------------------------------------------ */
+
+/* What run.c hands fs so that no script can change the state (the
+ * mig_protection and the protected_paths of mig_fsenv), and the storage
+ * behind it. */
+typedef struct mig_protect {
+    mig_protection view;       /* what fs reads: points into the fields below */
+    char **paths;              /* NULL-terminated; mig_fsenv.protected_paths; [0] the state
+                                * file, [1] the lock, as resolved now */
+    const char *names[3];
+    char *temp_prefix;
+    mig_file_id *ancestors;
+    mig_file_id files[2];
+    mig_file_id lock_id;
+    bool have_lock;
+    bool by_identity;          /* view is filled in (the state directory exists) */
+} mig_protect;
+
+/* Fills p for the state file at state_path and its lock (lock_fd, or -1
+ * when no lock is held, as in a dry run): state_path and lock_path (both
+ * absolute) resolved again (the state directory may have been created
+ * since they were first resolved, through a symlink), the directory's
+ * identity, its ancestors', the files', and every spelling of the two
+ * files under `roots` (NULL-terminated, resolved) that reach the same
+ * directory. MIGRATE_OK or MIGRATE_ENOMEM. A state directory that does
+ * not exist leaves by_identity false (only the strings protect). */
+int mig_protect_init(mig_protect *p, const char *state_path, const char *lock_path, int lock_fd,
+                     char *const *roots);
+/* After a state save: the state file's new identity into files[]. */
+void mig_protect_refresh(mig_protect *p);
+/* The view for mig_fsenv.protection: NULL unless by_identity. */
+const mig_protection *mig_protect_view(const mig_protect *p);
+void mig_protect_free(mig_protect *p);
 
 /* ---- Reports (report.c) ---------------------------------------------------- */
 
@@ -325,6 +410,12 @@ typedef struct mig_sandbox_config {
     mig_fsenv fsenv;            /* copied; readonly_reason is managed per call */
     void (*log)(void *ud, int level, const char *message, size_t len);
     void *log_ud;
+    /* NULL, or a flag the host's side sets (from inside log, or between
+     * calls) to stop the script: once *cancel is true, the running call
+     * stops at its next hook, or at once when log returns, with an error
+     * as uncatchable as a timeout ("... cancelled"), and every later call
+     * fails at its first hook. */
+    const bool *cancel;
 } mig_sandbox_config;
 
 typedef struct mig_sandbox mig_sandbox;
@@ -353,7 +444,8 @@ size_t mig_sandbox_footprint(const mig_sandbox *sb);
 
 /* Raises the call's uncatchable timeout error (a longjmp out of the
  * caller) when the deadline of the running check()/migrate()/top level has
- * passed, else returns. For C code that loops without reaching a Lua hook
+ * passed, or its cancel error when the run was cancelled
+ * (mig_sandbox_config.cancel), else returns. For C code that loops without reaching a Lua hook
  * (pattern matching, string.rep, table.move, ...): cheap (a clock read,
  * about 20 ns), so call it every few thousand steps. The caller must hold
  * nothing that a longjmp would leak (no malloc'd memory, no open fd): keep

@@ -26,6 +26,7 @@ typedef struct result {
 struct migrate_report {
     char *from, *to;
     bool dry_run;
+    int code;    /* what the run returned: MIGRATE_OK until mig_report_fail() */
     char *error;
     result *items;
     size_t count, cap;
@@ -101,6 +102,7 @@ int mig_report_fail(migrate_report *r, int code, const char *message)
     if (r != NULL) {
         free(r->error);
         r->error = strdup(message);
+        r->code = code;
     }
     return code;
 }
@@ -234,8 +236,12 @@ static cJSON *result_json(const result *it)
     return o;
 }
 
+/* A cancelled run may hold a FAILED migration (the one it interrupted):
+ * the code, not the outcomes, says which status it is. */
 static const char *report_status(const migrate_report *r)
 {
+    if (r->code == MIGRATE_ECANCELED)
+        return "canceled";
     if (r->error == NULL)
         return "ok";
     return migrate_report_failed(r) != NULL ? "failed" : "error";

@@ -15,8 +15,6 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-#define DEFAULT_MEMORY_LIMIT ((size_t)256 << 20)
-#define DEFAULT_TIMEOUT_MS 300000u
 #define MAX_SCRIPT_BYTES (16u << 20)
 /* See file_stamp(). */
 #define RACY_SECONDS 2
@@ -28,15 +26,6 @@ const char *migrate_library_version(void)
 {
     return STR(MIGRATE_VERSION_MAJOR) "." STR(MIGRATE_VERSION_MINOR) "." STR(
         MIGRATE_VERSION_PATCH);
-}
-
-void migrate_options_init(migrate_options *opts)
-{
-    if (opts == NULL)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->memory_limit = DEFAULT_MEMORY_LIMIT;
-    opts->timeout_ms = DEFAULT_TIMEOUT_MS;
 }
 
 /* One pending script, read once: validated and then run from the same
@@ -65,7 +54,7 @@ typedef struct run {
     mig_state *state;
     char *home, *state_path, *lock_path;
     char **roots; /* NULL-terminated */
-    const char *protected_paths[3];
+    mig_protect protect; /* the state, out of scripts' reach; see protect_state() */
     int lock_fd;
     int vdir_fd;      /* see version_dir() */
     const char *vdir;
@@ -74,11 +63,30 @@ typedef struct run {
     size_t precheck_lines;
     bool reloading;    /* log lines were reported when the script was first loaded */
     size_t loaded_bytes; /* what the scripts' kept sandboxes hold */
+    /* The event callback returned non-zero (migrate.h, migrate_event_fn):
+     * read by the sandboxes (mig_sandbox_config.cancel) and between
+     * migrations. cancel_at says at which event, for the message. */
+    bool cancelled;
+    char cancel_at[192];
     char err[MIG_ERRLEN];
 } run;
 
 /* ---- events ------------------------------------------------------------------ */
 
+static const char *event_name(migrate_event_kind kind)
+{
+    switch (kind) {
+    case MIGRATE_EVENT_PLAN: return "PLAN";
+    case MIGRATE_EVENT_START: return "START";
+    case MIGRATE_EVENT_DONE: return "DONE";
+    case MIGRATE_EVENT_LOG: return "LOG";
+    case MIGRATE_EVENT_WARNING: return "WARNING";
+    }
+    return "?";
+}
+
+/* Calls the host's callback; a non-zero return cancels the run at its next
+ * safe point (the first one only: later returns change nothing). */
 static void emit(run *r, migrate_event_kind kind, size_t index, int level, const char *message)
 {
     if (r->o.on_event == NULL)
@@ -94,7 +102,26 @@ static void emit(run *r, migrate_event_kind kind, size_t index, int level, const
         .level = level,
         .message = message,
     };
-    r->o.on_event(&ev, r->o.payload);
+    if (r->o.on_event(&ev, r->o.payload) == 0 || r->cancelled)
+        return;
+    r->cancelled = true;
+    if (ev.migration != NULL)
+        snprintf(r->cancel_at, sizeof r->cancel_at, "the %s event of %s", event_name(kind),
+                 ev.migration->id);
+    else
+        snprintf(r->cancel_at, sizeof r->cancel_at, "the %s event", event_name(kind));
+}
+
+/* The run-level error of a cancelled run; `interrupted` is the migration
+ * whose script the cancel stopped, or NULL. */
+static int cancelled(run *r, const char *interrupted)
+{
+    return mig_errf(r->err, MIGRATE_ECANCELED,
+                    "cancelled: the event callback returned non-zero at %s; %s%s%swhat was "
+                    "applied before stays recorded, nothing after ran",
+                    r->cancel_at, interrupted ? interrupted : "",
+                    interrupted ? " was interrupted and is marked failed" : "",
+                    interrupted ? "; " : "");
 }
 
 static void warn(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -144,41 +171,48 @@ static char *absolute(const char *path)
     return out;
 }
 
-/* Absolute and symlink-free where it exists: fs compares what scripts name
- * against these, after resolving the scripts' paths the same way. */
+/* Absolute and symlink-free as far as it exists: fs compares what scripts
+ * name against these, after resolving the scripts' paths the same way. The
+ * longest prefix that exists is resolved and the missing rest kept as it
+ * is ("~/link/new/state.json" with only ~/link there: the link's target
+ * plus "/new/state.json"). */
 static char *resolve(const char *path)
 {
     char *abs = absolute(path);
     if (abs == NULL)
         return NULL;
-    char *real = realpath(abs, NULL);
-    if (real != NULL) {
-        free(abs);
-        return real;
+    size_t cut = strlen(abs);
+    for (;;) {
+        char saved = abs[cut];
+        abs[cut] = '\0';
+        char *real = realpath(cut > 0 ? abs : "/", NULL);
+        abs[cut] = saved;
+        if (real != NULL) {
+            size_t n = strlen(real) + strlen(abs + cut) + 1;
+            char *out = malloc(n);
+            if (out != NULL)
+                snprintf(out, n, "%s%s", strcmp(real, "/") == 0 && cut > 0 ? "" : real,
+                         abs + cut);
+            free(real);
+            free(abs);
+            return out;
+        }
+        if ((errno != ENOENT && errno != ENOTDIR) || cut == 0)
+            return abs;
+        while (cut > 0 && abs[cut - 1] != '/')
+            cut--;
+        while (cut > 0 && abs[cut - 1] == '/')
+            cut--;
     }
-    /* Not there (yet): resolve the directory and keep the name. */
-    char *slash = strrchr(abs, '/');
-    if (slash == NULL || slash == abs)
-        return abs;
-    *slash = '\0';
-    char *dir = realpath(abs, NULL);
-    *slash = '/';
-    if (dir == NULL)
-        return abs;
-    size_t n = strlen(dir) + strlen(slash) + 1;
-    char *out = malloc(n);
-    if (out != NULL)
-        snprintf(out, n, "%s%s", dir, slash);
-    free(dir);
-    free(abs);
-    return out;
 }
 
+/* After mig_options_check_run(): home, roots and state_path are absolute and
+ * home and the roots exist. */
 static int resolve_paths(run *r)
 {
     const char *home = r->o.home ? r->o.home : getenv("HOME");
     if (home == NULL || *home == '\0')
-        return mig_errf(r->err, MIGRATE_EINVAL, "no home directory: set options.home or $HOME");
+        return mig_errf(r->err, MIGRATE_EINVAL, "no home directory: set opts.home or $HOME");
     r->home = resolve(home);
     if (r->o.state_path != NULL) {
         r->state_path = resolve(r->o.state_path);
@@ -203,8 +237,20 @@ static int resolve_paths(run *r)
         if (r->roots[i] == NULL)
             return mig_errf(r->err, MIGRATE_ENOMEM, "out of memory resolving paths");
     }
-    r->protected_paths[0] = r->state_path;
-    r->protected_paths[1] = r->lock_path;
+    return MIGRATE_OK;
+}
+
+/* Once the state directory exists (a real run has made it and holds the
+ * lock in it): the state file and the lock, by identity and by every
+ * spelling, for every script's fs. Resolved again here: the directory may
+ * have been made just now through a symlink, which resolve_paths() could
+ * not yet see. A dry run writes nothing and may have no directory: then
+ * only the strings protect, which a read-only run does not need anyway. */
+static int protect_state(run *r)
+{
+    int rc = mig_protect_init(&r->protect, r->state_path, r->lock_path, r->lock_fd, r->roots);
+    if (rc != MIGRATE_OK)
+        return mig_errf(r->err, rc, "out of memory protecting the state file");
     return MIGRATE_OK;
 }
 
@@ -375,9 +421,12 @@ static mig_sandbox_config sandbox_config(run *r, size_t i)
         .dry_run = r->o.dry_run,
         .memory_limit = r->o.memory_limit,
         .timeout_ms = r->o.timeout_ms,
-        .fsenv = {r->home, (const char *const *)r->roots, r->protected_paths, NULL, NULL},
+        .fsenv = {r->home, (const char *const *)r->roots,
+                  (const char *const *)r->protect.paths, NULL, NULL,
+                  mig_protect_view(&r->protect)},
         .log = on_log,
         .log_ud = r,
+        .cancel = &r->cancelled,
     };
     return c;
 }
@@ -480,6 +529,10 @@ static int compile_pending(run *r)
             precheck(r, i, sb, t0, &stop_prechecks);
         if (rc != MIGRATE_OK || !keep_loaded(r, i, sb))
             mig_sandbox_free(sb);
+        if (r->cancelled) { /* from a LOG event of a top level: nothing has run */
+            free(msg);
+            return cancelled(r, NULL);
+        }
         if (rc != MIGRATE_OK) {
             mig_errf(r->err, rc, "%s: cannot load %s: %s", e->id, e->path,
                      msg ? msg : "out of memory");
@@ -554,10 +607,13 @@ static int record(run *r, size_t i, const char *outcome, double seconds)
     int rc = mig_state_record(r->state, e->id, outcome, seconds, r->scripts[i].sha256);
     if (rc == MIGRATE_OK && r->scripts[i].stamp[0] != '\0')
         rc = mig_state_set_stamp(r->state, e->id, r->scripts[i].stamp);
-    if (rc == MIGRATE_OK)
+    if (rc == MIGRATE_OK) {
         rc = mig_state_save(r->state, r->state_path, r->err);
-    else
+        if (rc == MIGRATE_OK)
+            mig_protect_refresh(&r->protect); /* the save made a new file: a new inode */
+    } else {
         mig_errf(r->err, rc, "out of memory recording %s", e->id);
+    }
     if (rc != MIGRATE_OK)
         fail(r, i, "its effect is in place but could not be recorded", r->err);
     return rc;
@@ -572,7 +628,8 @@ static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
     mig_call_result c = mig_sandbox_call(sb, "check", NULL, &msg);
     int rc = MIGRATE_OK;
     if (c == MIG_CALL_ERROR) {
-        fail(r, i, "check() failed", msg ? msg : "out of memory");
+        fail(r, i, r->cancelled ? "check() was cancelled" : "check() failed",
+             msg ? msg : "out of memory");
         rc = MIGRATE_EFAILED;
     } else if (c == MIG_CALL_TRUE) {
         res->outcome = MIGRATE_SKIPPED_CHECK;
@@ -584,7 +641,8 @@ static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
         msg = NULL;
         c = mig_sandbox_call(sb, "migrate", NULL, &msg);
         if (c == MIG_CALL_ERROR) {
-            fail(r, i, "migrate() failed", msg ? msg : "out of memory");
+            fail(r, i, r->cancelled ? "migrate() was cancelled" : "migrate() failed",
+                 msg ? msg : "out of memory");
         } else if (c == MIG_CALL_FALSE) {
             fail(r, i, "migrate() returned false", msg ? msg : "no reason given");
         } else {
@@ -592,7 +650,11 @@ static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
             msg = NULL;
             c = mig_sandbox_call(sb, "check", NULL, &msg);
             if (c == MIG_CALL_ERROR)
-                fail(r, i, "check() after migrate() failed", msg ? msg : "out of memory");
+                fail(r, i,
+                     r->cancelled ? "check() after migrate() was cancelled (migrate() had "
+                                    "finished; its effect is not recorded)"
+                                  : "check() after migrate() failed",
+                     msg ? msg : "out of memory");
             else if (c == MIG_CALL_FALSE)
                 fail(r, i, "check() still returns false after migrate() succeeded",
                      "the migration is not idempotent, or its check() does not recognise "
@@ -609,13 +671,26 @@ static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
     return rc;
 }
 
+/* A cancel (see emit()) takes effect here between migrations: before a
+ * START, or right after it (the migration is NOT_RUN, its DONE still
+ * sent); and inside a script through the sandbox, which fails the call:
+ * that migration is FAILED, as migrate.h documents. */
 static int run_migrations(run *r)
 {
     int rc = MIGRATE_OK;
     for (size_t i = 0; i < r->plan.count && rc == MIGRATE_OK; i++) {
+        if (r->cancelled) {
+            rc = cancelled(r, NULL);
+            break;
+        }
         migrate_result *res = mig_report_at(r->report, i);
         r->current = i;
         emit(r, MIGRATE_EVENT_START, i, 0, NULL);
+        if (r->cancelled) {
+            emit(r, MIGRATE_EVENT_DONE, i, 0, NULL);
+            rc = cancelled(r, NULL);
+            break;
+        }
         if (r->scripts[i].applied) {
             res->outcome = MIGRATE_SKIPPED_STATE;
             warn_if_changed(r, i);
@@ -643,6 +718,8 @@ static int run_migrations(run *r)
             mig_sandbox_free(sb);
             res->seconds = now_seconds() - t0;
         }
+        if (r->cancelled && res->outcome == MIGRATE_FAILED)
+            rc = cancelled(r, res->id);
         emit(r, MIGRATE_EVENT_DONE, i, 0, NULL);
     }
     const migrate_result *failed = migrate_report_failed(r->report);
@@ -690,20 +767,14 @@ static int begin(run *r, const char *from, const char *to, const migrate_options
     memset(r, 0, sizeof *r);
     r->lock_fd = -1;
     r->vdir_fd = -1;
-    if (opts != NULL)
-        r->o = *opts;
-    else
-        migrate_options_init(&r->o);
-    if (r->o.migrations_dir == NULL)
-        r->o.migrations_dir = "migrations";
-    if (r->o.memory_limit == 0)
-        r->o.memory_limit = DEFAULT_MEMORY_LIMIT;
-    r->report = mig_report_new(from, to, r->o.dry_run);
+    /* Nothing of opts past its version is read before the version is known. */
+    int rc = mig_options_copy(opts, &r->o, r->err);
+    r->report = mig_report_new(from, to, rc == MIGRATE_OK && r->o.dry_run);
     if (out != NULL)
         *out = r->report;
     if (r->report == NULL)
         return MIGRATE_ENOMEM;
-    return parse_bounds(r, from, to);
+    return rc != MIGRATE_OK ? rc : parse_bounds(r, from, to);
 }
 
 /* Sets the report's error, releases everything but the report. */
@@ -723,6 +794,7 @@ static int finish(run *r, int rc, migrate_report **out)
     free(r->scripts);
     mig_plan_free(&r->plan);
     mig_state_free(r->state);
+    mig_protect_free(&r->protect);
     for (size_t i = 0; r->roots != NULL && r->roots[i] != NULL; i++)
         free(r->roots[i]);
     free(r->roots);
@@ -739,8 +811,10 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
 {
     run r;
     int rc = begin(&r, from, to, opts, out);
-    /* Scripts nest C calls on this thread's stack: refuse a small one
-     * before anything is locked or run. */
+    /* Bad options, and a small stack (scripts nest C calls on this
+     * thread's), are refused before anything is locked, read or run. */
+    if (rc == MIGRATE_OK)
+        rc = mig_options_check_run(&r.o, r.err);
     if (rc == MIGRATE_OK)
         rc = mig_stack_check(r.err);
     if (rc == MIGRATE_OK)
@@ -750,6 +824,8 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
      * replaced whole by rename. */
     if (rc == MIGRATE_OK && !r.o.dry_run)
         rc = lock_state(&r);
+    if (rc == MIGRATE_OK)
+        rc = protect_state(&r);
     if (rc == MIGRATE_OK && !r.o.dry_run)
         mig_sweep_temps(r.state_path);
     if (rc == MIGRATE_OK)
@@ -758,8 +834,9 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
         rc = discover(&r);
     if (rc == MIGRATE_OK) {
         warn_state_ahead(&r);
-        emit(&r, MIGRATE_EVENT_PLAN, 0, 0, NULL);
-        rc = compile_pending(&r);
+        if (!r.cancelled) /* by a WARNING before it */
+            emit(&r, MIGRATE_EVENT_PLAN, 0, 0, NULL);
+        rc = r.cancelled ? cancelled(&r, NULL) : compile_pending(&r);
     }
     if (rc == MIGRATE_OK)
         rc = run_migrations(&r);
@@ -771,6 +848,8 @@ int migrate_discover(const char *from, const char *to, const migrate_options *op
 {
     run r;
     int rc = begin(&r, from, to, opts, out);
+    if (rc == MIGRATE_OK)
+        rc = mig_options_check_discover(&r.o, r.err);
     if (rc == MIGRATE_OK)
         rc = discover(&r);
     for (size_t i = 0; rc == MIGRATE_OK && i < r.plan.count; i++)

@@ -55,7 +55,7 @@ struct mig_sandbox {
     size_t arena_used;
     bool limit_hit;   /* the allocator refused for the limit, not the OS */
     struct timespec deadline;
-    const char *fatal; /* NULL, FATAL_TIMEOUT or FATAL_STACK: see sb_hook() */
+    const char *fatal; /* NULL, FATAL_TIMEOUT, FATAL_CANCEL or FATAL_STACK: see sb_hook() */
     unsigned calls;    /* calls seen by the hook, all threads together */
     const char *stack_base; /* the C stack where the call began */
     int close_depth;   /* coroutine.close calls nested in __close handlers */
@@ -78,6 +78,8 @@ static const char CLOSED_TOP[] =
     "reads may be out of date when migrate() runs; read in check() or migrate()";
 
 static const char FATAL_TIMEOUT[] = "timed out";
+static const char FATAL_CANCEL[] =
+    "cancelled: the host's event callback asked the run to stop";
 static const char FATAL_STACK[] =
     "C stack overflow: calls nested through C functions (gsub callbacks, sort comparators, "
     "metamethods, coroutines) deeper than a migration may";
@@ -158,8 +160,11 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
  * counts calls for the whole sandbox and reads the clock every CLOCK_EVERY
  * of them, and every coroutine gets the hook when it is made or resumed.
  *
- * Once the deadline has passed, or the C stack is spent, the failure is
- * *fatal*: sticky for the rest of the call. The hook re-arms itself at
+ * A cancel (cfg.cancel set by the host's event callback) is read at the
+ * same points and takes the same path as the deadline.
+ *
+ * Once the deadline has passed, the run is cancelled, or the C stack is
+ * spent, the failure is *fatal*: sticky for the rest of the call. The hook re-arms itself at
  * every instruction, every function that catches an error (pcall, xpcall,
  * coroutine.resume/close/wrap, load's reader) raises it again on return,
  * none of the script's error handlers or __close handlers of dead
@@ -176,6 +181,14 @@ static bool past(const struct timespec *t)
 static bool deadline_passed(mig_sandbox *sb)
 {
     return sb->cfg.timeout_ms != 0 && past(&sb->deadline);
+}
+
+/* The fatal error the call must stop with now, or NULL. */
+static const char *stop_reason(mig_sandbox *sb)
+{
+    if (sb->cfg.cancel != NULL && *sb->cfg.cancel)
+        return FATAL_CANCEL;
+    return deadline_passed(sb) ? FATAL_TIMEOUT : NULL;
 }
 
 /* Bytes of C stack used since the call began. Coroutines run on the C
@@ -208,12 +221,13 @@ static int raise_fatal(lua_State *L, int level)
     return lua_error(L);
 }
 
-/* Raises the fatal error if there is one or the deadline has just passed. */
+/* Raises the fatal error if there is one, the deadline has just passed or
+ * the run was just cancelled. */
 static void check_fatal(lua_State *L, int level)
 {
     mig_sandbox *sb = sandbox_of(L);
-    if (sb->fatal == NULL && deadline_passed(sb))
-        sb->fatal = FATAL_TIMEOUT;
+    if (sb->fatal == NULL)
+        sb->fatal = stop_reason(sb);
     if (sb->fatal != NULL)
         raise_fatal(L, level);
 }
@@ -231,11 +245,8 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
         else if ((++sb->calls & (CLOCK_EVERY - 1)) != 0)
             return;
     }
-    if (sb->fatal == NULL) {
-        if (!deadline_passed(sb))
-            return;
-        sb->fatal = FATAL_TIMEOUT;
-    }
+    if (sb->fatal == NULL && (sb->fatal = stop_reason(sb)) == NULL)
+        return;
     raise_fatal(L, level);
 }
 
@@ -292,6 +303,8 @@ static char *failure_text(mig_sandbox *sb, int status)
     char head[160] = "";
     if (sb->fatal == FATAL_TIMEOUT && (msg == NULL || strstr(msg, "timed out after") == NULL))
         snprintf(head, sizeof head, "%s timed out after %u ms: ", sb->phase, sb->cfg.timeout_ms);
+    else if (sb->fatal == FATAL_CANCEL && (msg == NULL || strstr(msg, FATAL_CANCEL) == NULL))
+        snprintf(head, sizeof head, "%s %s: ", sb->phase, FATAL_CANCEL);
     else if (sb->fatal == FATAL_STACK && (msg == NULL || strstr(msg, FATAL_STACK) == NULL))
         snprintf(head, sizeof head, "%s: %s: ", sb->phase, FATAL_STACK);
     else if (status == LUA_ERRMEM && sb->limit_hit)
@@ -319,9 +332,20 @@ static char *swallowed_text(const mig_sandbox *sb)
     if (sb->fatal == FATAL_TIMEOUT)
         snprintf(text, sizeof text, "%s timed out after %u ms (the script caught the timeout)",
                  sb->phase, sb->cfg.timeout_ms);
+    else if (sb->fatal == FATAL_CANCEL) /* see cancelled_during() */
+        snprintf(text, sizeof text, "%s %s", sb->phase, FATAL_CANCEL);
     else
         snprintf(text, sizeof text, "%s: %s (the script caught the error)", sb->phase, sb->fatal);
     return strdup(text);
+}
+
+/* A call during which the run was cancelled fails even if it reached no
+ * hook after the cancel: the runner must not take its answer and go on
+ * (with migrate(), say) as if nothing had happened. */
+static void cancelled_during(mig_sandbox *sb, int status)
+{
+    if (status == LUA_OK && sb->fatal == NULL && sb->cfg.cancel != NULL && *sb->cfg.cancel)
+        sb->fatal = FATAL_CANCEL;
 }
 
 /* ---- the environment ------------------------------------------------------------- */
@@ -750,6 +774,9 @@ static int sb_log(lua_State *L)
     const char *msg = lua_tolstring(L, -1, &len);
     if (sb->cfg.log != NULL)
         sb->cfg.log(sb->cfg.log_ud, (int)lua_tointeger(L, lua_upvalueindex(1)), msg, len);
+    /* The host's callback may just have cancelled the run: stop here, not
+     * at the next hook, so that not one more statement runs. */
+    check_fatal(L, 1);
     return 0;
 }
 
@@ -1292,6 +1319,7 @@ int mig_sandbox_new(const mig_sandbox_config *cfg, const char *source, size_t le
     arm_deadline(sb);
     int status = lua_pcall(sb->L, 2, 0, 1);
     sb->headroom = 0;
+    cancelled_during(sb, status);
     if (status != LUA_OK || sb->fatal != NULL) {
         *message = status != LUA_OK ? failure_text(sb, status) : swallowed_text(sb);
         mig_sandbox_free(sb);
@@ -1352,6 +1380,7 @@ mig_call_result mig_sandbox_call(mig_sandbox *sb, const char *fn, const char *re
     int status = lua_pcall(L, 1, 2, 1);
     lua_sethook(L, NULL, 0, 0);
     sb->headroom = 0;
+    cancelled_during(sb, status);
     if (status != LUA_OK || sb->fatal != NULL) {
         *message = status != LUA_OK ? failure_text(sb, status) : swallowed_text(sb);
         lua_settop(L, 0);

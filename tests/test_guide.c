@@ -224,13 +224,14 @@ typedef struct logs {
     char *text;
 } logs;
 
-static void collect_log(const migrate_event *ev, void *payload)
+static int collect_log(const migrate_event *ev, void *payload)
 {
     logs *l = payload;
     if (ev->kind != MIGRATE_EVENT_LOG)
-        return;
+        return 0;
     l->text = append(l->text, ev->message, strlen(ev->message));
     l->text = append(l->text, "\n", 1);
+    return 0;
 }
 
 static void check_after(const sample *s, tu_world *w, const cJSON *after)

@@ -425,7 +425,7 @@ typedef struct seen {
     char log[4096];
 } seen;
 
-static void record_event(const migrate_event *ev, void *payload)
+static int record_event(const migrate_event *ev, void *payload)
 {
     seen *s = payload;
     char line[512];
@@ -448,6 +448,7 @@ static void record_event(const migrate_event *ev, void *payload)
         break;
     }
     strncat(s->log, line, sizeof s->log - strlen(s->log) - 1);
+    return 0;
 }
 
 static void test_events_and_script_logs(void **state)
@@ -589,7 +590,7 @@ static void test_null_options_and_null_out_are_accepted(void **state)
     assert_null(migrate_report_get(NULL, 0));
     assert_null(migrate_report_json(NULL));
     migrate_report_free(NULL);
-    migrate_options_init(NULL);
+    assert_int_equal(migrate_options_init(NULL, MIGRATE_OPTIONS_VERSION), MIGRATE_EINVAL);
 }
 
 static void test_strerror_and_names(void **state)
@@ -619,13 +620,14 @@ static void count_sandboxes(const char *point)
 
 /* How many times each of up to 16 scripts' top level logged "loaded <n>". */
 static int loaded_lines[16];
-static void count_loaded(const migrate_event *ev, void *payload)
+static int count_loaded(const migrate_event *ev, void *payload)
 {
     (void)payload;
     int n;
     if (ev->kind == MIGRATE_EVENT_LOG && sscanf(ev->message, "loaded %d", &n) == 1 && n >= 0 &&
         n < 16)
         loaded_lines[n]++;
+    return 0;
 }
 
 /* n scripts whose check() is true only in the sandbox where migrate() ran,
@@ -717,6 +719,259 @@ static void test_a_halt_releases_the_waiting_scripts(void **state)
     migrate_report_free(r);
 }
 
+/* ---- cancelling from the event callback (migrate.h, migrate_event_fn) -------------- */
+
+/* Records every event as record_event() does and returns non-zero at the
+ * first event of kind `at` (and, for START/DONE/LOG, of migration index
+ * `index`; for LOG, whose message is `message`). */
+typedef struct canceller {
+    seen s;
+    migrate_event_kind at;
+    size_t index;
+    const char *message;
+    int cancels;   /* how many times it returned non-zero */
+    int ticks;     /* LOG events whose message starts with "tick" */
+} canceller;
+
+static int cancel_at(const migrate_event *ev, void *payload)
+{
+    canceller *c = payload;
+    record_event(ev, &c->s);
+    if (ev->kind == MIGRATE_EVENT_LOG && strncmp(ev->message, "tick", 4) == 0)
+        c->ticks++;
+    bool here = ev->kind == c->at &&
+                (ev->kind == MIGRATE_EVENT_PLAN || ev->kind == MIGRATE_EVENT_WARNING ||
+                 ev->index == c->index) &&
+                (c->message == NULL || (ev->message && strcmp(ev->message, c->message) == 0));
+    if (!here)
+        return 0;
+    c->cancels++;
+    return 1;
+}
+
+static void three_logging_scripts(tu_world *w)
+{
+    tu_logging_script(w, "v1.1.0/001_a.lua");
+    tu_logging_script(w, "v1.2.0/001_b.lua");
+    tu_logging_script(w, "v1.3.0/001_c.lua");
+}
+
+static void assert_status(const migrate_report *r, const char *status)
+{
+    char *json = migrate_report_json(r);
+    cJSON *root = cJSON_Parse(json);
+    assert_non_null(root);
+    assert_string_equal(cJSON_GetObjectItem(root, "status")->valuestring, status);
+    cJSON_Delete(root);
+    free(json);
+}
+
+static void test_cancel_from_plan_runs_nothing(void **state)
+{
+    tu_world *w = *state;
+    three_logging_scripts(w);
+    canceller c = {.at = MIGRATE_EVENT_PLAN};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_string_equal(c.s.log, "plan 3|");
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(outcome(r, i), MIGRATE_NOT_RUN);
+    assert_null(migrate_report_failed(r));
+    assert_contains(migrate_report_error(r), "cancelled");
+    assert_contains(migrate_report_error(r), "the PLAN event");
+    assert_status(r, "canceled");
+    migrate_report_free(r);
+    assert_ran(w, "");
+    assert_applied(w, "");
+}
+
+/* Migration 1 stays recorded; 2 and 3 do not run; every START has its
+ * DONE; and the next run resumes at 2. */
+static void test_cancel_from_start_of_migration_two_keeps_migration_one(void **state)
+{
+    tu_world *w = *state;
+    three_logging_scripts(w);
+    canceller c = {.at = MIGRATE_EVENT_START, .index = 1};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_string_equal(c.s.log, "plan 3|start 0 v1.1.0/001_a|done 0 applied|"
+                                 "start 1 v1.2.0/001_b|done 1 not_run|");
+    assert_int_equal(c.cancels, 1);
+    assert_int_equal(outcome(r, 0), MIGRATE_APPLIED);
+    assert_int_equal(outcome(r, 1), MIGRATE_NOT_RUN);
+    assert_int_equal(outcome(r, 2), MIGRATE_NOT_RUN);
+    assert_null(migrate_report_failed(r));
+    assert_contains(migrate_report_error(r), "the START event of v1.2.0/001_b");
+    assert_status(r, "canceled");
+    migrate_report_free(r);
+    assert_ran(w, "v1.1.0/001_a\n");
+    assert_applied(w, "v1.1.0/001_a");
+
+    w->opts.on_event = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_OK);
+    assert_int_equal(outcome(r, 0), MIGRATE_SKIPPED_STATE);
+    assert_int_equal(outcome(r, 1), MIGRATE_APPLIED);
+    migrate_report_free(r);
+    assert_applied(w, "v1.1.0/001_a v1.2.0/001_b v1.3.0/001_c");
+}
+
+static void test_cancel_from_done_keeps_that_migration(void **state)
+{
+    tu_world *w = *state;
+    three_logging_scripts(w);
+    canceller c = {.at = MIGRATE_EVENT_DONE, .index = 0};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_string_equal(c.s.log, "plan 3|start 0 v1.1.0/001_a|done 0 applied|");
+    assert_int_equal(outcome(r, 1), MIGRATE_NOT_RUN);
+    migrate_report_free(r);
+    assert_applied(w, "v1.1.0/001_a");
+}
+
+/* A LOG event arrives while the script runs: the script stops inside that
+ * log call. A loop that logs through pcall, through a coroutine, and
+ * through xpcall with a handler that swallows errors cannot go on: the
+ * callback sees exactly the tick it cancelled at, nothing the script does
+ * after (writing ~/caught) happens, and migration 2 is FAILED saying
+ * "cancelled" (not a timeout) while 1 stays recorded and 3 never runs. */
+static void test_cancel_from_a_log_event_stops_a_looping_script(void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.1.0/001_a.lua");
+    tu_script(w, "v1.2.0/001_loop.lua",
+              "function check() return false end\n"
+              "function migrate()\n"
+              "  local i = 0\n"
+              "  while true do\n"
+              "    i = i + 1\n"
+              "    local ok, err = pcall(log.info, 'tick ' .. i)\n"
+              "    if not ok then fs.write('~/caught', tostring(err)) end\n"
+              "    local co = coroutine.create(function() log.info('tick co ' .. i) end)\n"
+              "    local cok, cerr = coroutine.resume(co)\n"
+              "    if not cok then fs.write('~/caught', tostring(cerr)) end\n"
+              "    xpcall(log.info, function() fs.write('~/caught', 'x') end, 'tick x ' .. i)\n"
+              "  end\n"
+              "end\n");
+    tu_logging_script(w, "v1.3.0/001_c.lua");
+    w->opts.timeout_ms = 60000; /* a timeout would take a minute: not what stops it */
+    canceller c = {.at = MIGRATE_EVENT_LOG, .index = 1, .message = "tick co 3"};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_int_equal(c.cancels, 1);
+    assert_int_equal(c.ticks, 8); /* tick 1, co 1, x 1, ..., tick 3, co 3: no more */
+    assert_false(tu_exists(w->home, "caught"));
+    assert_int_equal(outcome(r, 0), MIGRATE_APPLIED);
+    assert_int_equal(outcome(r, 1), MIGRATE_FAILED);
+    assert_int_equal(outcome(r, 2), MIGRATE_NOT_RUN);
+    const char *err = migrate_report_failed(r)->error;
+    assert_contains(err, "migrate() was cancelled");
+    assert_null(strstr(err, "timed out"));
+    assert_contains(migrate_report_error(r), "the LOG event of v1.2.0/001_loop");
+    assert_contains(migrate_report_error(r), "v1.2.0/001_loop was interrupted");
+    assert_status(r, "canceled");
+    migrate_report_free(r);
+    assert_applied(w, "v1.1.0/001_a");
+    assert_ran(w, "v1.1.0/001_a\n");
+}
+
+/* A cancel from check()'s log line: migrate() never runs; the migration
+ * was started, so it is FAILED (cancelled), not NOT_RUN. */
+static void test_cancel_from_a_log_in_check_fails_that_migration(void **state)
+{
+    tu_world *w = *state;
+    tu_script(w, "v1.1.0/001_spin.lua",
+              "function check() log.info('checking') return false end\n"
+              "function migrate() fs.write('~/migrated', '') return true end\n");
+    w->opts.timeout_ms = 60000;
+    canceller c = {.at = MIGRATE_EVENT_LOG, .index = 0, .message = "checking"};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_int_equal(outcome(r, 0), MIGRATE_FAILED);
+    assert_contains(migrate_report_failed(r)->error, "check() was cancelled");
+    assert_false(tu_exists(w->home, "migrated"));
+    migrate_report_free(r);
+}
+
+/* Not one more statement runs after the log call that cancelled: a write
+ * right after it does not happen, though no hook would come between. */
+static void test_cancel_from_a_log_stops_the_very_next_statement(void **state)
+{
+    tu_world *w = *state;
+    tu_script(w, "v1.1.0/001_write.lua",
+              "function check() return fs.exists('~/after') end\n"
+              "function migrate() log.info('tick') fs.write('~/after', '') return true end\n");
+    canceller c = {.at = MIGRATE_EVENT_LOG, .index = 0, .message = "tick"};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_false(tu_exists(w->home, "after"));
+    assert_int_equal(outcome(r, 0), MIGRATE_FAILED);
+    assert_contains(migrate_report_failed(r)->error, "migrate() was cancelled");
+    migrate_report_free(r);
+    assert_applied(w, "");
+}
+
+/* A top level's log line arrives in the compile pass, before any
+ * migration: cancelling there runs none. */
+static void test_cancel_from_a_top_level_log_runs_nothing(void **state)
+{
+    tu_world *w = *state;
+    tu_logging_script(w, "v1.1.0/001_a.lua");
+    tu_script(w, "v1.2.0/001_talk.lua",
+              "log.info('loading')\n"
+              "while true do end\n"
+              "function check() return false end function migrate() return true end\n");
+    w->opts.timeout_ms = 60000;
+    canceller c = {.at = MIGRATE_EVENT_LOG, .index = 1, .message = "loading"};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_ECANCELED);
+    assert_int_equal(outcome(r, 0), MIGRATE_NOT_RUN);
+    assert_int_equal(outcome(r, 1), MIGRATE_NOT_RUN);
+    assert_null(migrate_report_failed(r));
+    assert_status(r, "canceled");
+    migrate_report_free(r);
+    assert_ran(w, "");
+}
+
+/* A WARNING before the plan (here: the state records a newer version)
+ * cancels before PLAN is even sent. */
+static void test_cancel_from_a_warning_before_the_plan(void **state)
+{
+    tu_world *w = *state;
+    three_logging_scripts(w);
+    tu_write(w->home, ".teleclaude/migration_state.json", "{\"applied\": [\"v9.0.0/001_x\"]}");
+    canceller c = {.at = MIGRATE_EVENT_WARNING};
+    w->opts.on_event = cancel_at;
+    w->opts.payload = &c;
+    migrate_report *r = NULL;
+    assert_int_equal(tu_run(w, NULL, "1.3.0", &r), MIGRATE_ECANCELED);
+    assert_string_equal(c.s.log, "warning|");
+    assert_contains(migrate_report_error(r), "the WARNING event");
+    migrate_report_free(r);
+    assert_ran(w, "");
+}
+
+static void test_ecanceled_has_a_name(void **state)
+{
+    (void)state;
+    assert_int_equal(MIGRATE_ECANCELED, -8);
+    assert_string_equal(migrate_strerror(MIGRATE_ECANCELED),
+                        "the run was cancelled by its event callback");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, tu_world_setup, tu_world_teardown)
@@ -750,6 +1005,15 @@ int main(void)
         T(test_read_json_and_write_json_keep_order_mode_and_name_the_file),
         T(test_null_options_and_null_out_are_accepted),
         T(test_strerror_and_names),
+        T(test_cancel_from_plan_runs_nothing),
+        T(test_cancel_from_start_of_migration_two_keeps_migration_one),
+        T(test_cancel_from_done_keeps_that_migration),
+        T(test_cancel_from_a_log_event_stops_a_looping_script),
+        T(test_cancel_from_a_log_in_check_fails_that_migration),
+        T(test_cancel_from_a_log_stops_the_very_next_statement),
+        T(test_cancel_from_a_top_level_log_runs_nothing),
+        T(test_cancel_from_a_warning_before_the_plan),
+        T(test_ecanceled_has_a_name),
     };
     return cmocka_run_group_tests_name("run", tests, NULL, NULL);
 }

@@ -158,7 +158,7 @@ void tu_world_init(tu_world *w)
     w->state_path = tu_path(w->home, ".teleclaude/migration_state.json");
     assert_int_equal(mkdir(w->migrations, 0755), 0);
     assert_int_equal(mkdir(w->home, 0755), 0);
-    migrate_options_init(&w->opts);
+    migrate_options_init(&w->opts, MIGRATE_OPTIONS_VERSION);
     w->opts.migrations_dir = w->migrations;
     w->opts.home = w->home;
     w->opts.timeout_ms = 2000;

@@ -245,18 +245,19 @@ typedef struct marks {
 
 /* A script's log.info("mark") is timestamped: the scenarios that time one
  * fs or json call measure exactly that call. */
-static void on_event(const migrate_event *ev, void *payload)
+static int on_event(const migrate_event *ev, void *payload)
 {
     marks *m = payload;
     if (ev->kind == MIGRATE_EVENT_LOG && strcmp(ev->message, "mark") == 0 && m->n < 2)
         m->t[m->n++] = now();
+    return 0;
 }
 
 static bool run_library(const char *migrations, const char *state, bool dry, const char *to,
                         migrate_outcome want, marks *m)
 {
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = migrations;
     o.home = root;
     o.state_path = state;
@@ -414,7 +415,7 @@ static bool prepare_all_recorded(run_ctx *c)
     write_file(c->state, text, strlen(text));
     free(text);
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = c->t->dir;
     o.home = root;
     o.state_path = c->state;

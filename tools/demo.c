@@ -104,7 +104,7 @@ static void on_done(progress *p, const migrate_event *ev)
         print_wrapped(m->error, 10);
 }
 
-static void on_event(const migrate_event *ev, void *payload)
+static int on_event(const migrate_event *ev, void *payload)
 {
     progress *p = payload;
     switch (ev->kind) {
@@ -126,6 +126,7 @@ static void on_event(const migrate_event *ev, void *payload)
         break;
     }
     fflush(stdout);
+    return 0;
 }
 
 /* The migrations in range, before anything runs: what an operator wants
@@ -186,7 +187,7 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     migrate_options opts;
-    migrate_options_init(&opts);
+    migrate_options_init(&opts, MIGRATE_OPTIONS_VERSION);
     bool json = false;
     const char *versions[2] = {NULL, NULL};
     int nversions = 0;

@@ -7,6 +7,9 @@ build=${1:-build}
 home="$build/demo/home"
 rm -rf "$build/demo"
 mkdir -p "$home"
+# Absolute: the library refuses a relative home (it would depend on the
+# working directory).
+home=$(cd "$home" && pwd)
 cp -R tests/fixtures/demo/before/. "$home/"
 config=.teleclaude/config.yml
 env=.teleclaude/.env

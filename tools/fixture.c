@@ -774,13 +774,13 @@ typedef struct fixture {
     text logs;    /* the log lines of the run in progress, one per line */
 } fixture;
 
-static void on_event(const migrate_event *ev, void *payload)
+static int on_event(const migrate_event *ev, void *payload)
 {
     fixture *f = payload;
     if (ev->kind == MIGRATE_EVENT_LOG)
         text_printf(&f->logs, "%s\n", ev->message);
     if (!f->h->verbose)
-        return;
+        return 0;
     if (ev->kind == MIGRATE_EVENT_DONE)
         printf(INDENT "[%s] %s: %s\n", f->name, ev->migration->id,
                migrate_outcome_name(ev->migration->outcome));
@@ -788,13 +788,14 @@ static void on_event(const migrate_event *ev, void *payload)
         printf(INDENT "[%s]   log: %s\n", f->name, ev->message);
     else if (ev->kind == MIGRATE_EVENT_WARNING)
         printf(INDENT "[%s] warning: %s\n", f->name, ev->message);
+    return 0;
 }
 
 static int run_once(fixture *f, const char *home, const char *run, bool dry_run,
                     migrate_report **report)
 {
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = f->migrations;
     o.home = home;
     o.dry_run = dry_run;
@@ -1157,7 +1158,7 @@ static bool is_covered(const harness *h, const char *id)
 static bool check_coverage(const harness *h, const char *dir)
 {
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = dir;
     migrate_report *r = NULL;
     int rc = migrate_discover(NULL, NULL, &o, &r);

@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p += len + 1;
     }
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = root;
     static const char *const bounds[][2] = {{NULL, NULL}, {"0.1.0", "2.0.0-rc.1"}};
     for (size_t b = 0; b < 2; b++) {

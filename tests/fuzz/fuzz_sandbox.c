@@ -188,7 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     REQUIRE(fwrite(data, 1, size, f) == size || size == 0);
     REQUIRE(fclose(f) == 0);
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = migrations;
     o.home = home;
     o.timeout_ms = 50;

@@ -119,7 +119,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "header %s, library %s\n", header_version, migrate_library_version());
         return 1;
     }
-    migrate_options_init(&opts);
+    if (migrate_options_init(&opts, MIGRATE_OPTIONS_VERSION) != MIGRATE_OK) {
+        fprintf(stderr, "migrate_options_init refused MIGRATE_OPTIONS_VERSION\n");
+        return 1;
+    }
     opts.migrations_dir = argv[1];
     opts.home = argv[2];
     rc = migrate_run(NULL, "1.0.0", &opts, &report);
@@ -199,7 +202,7 @@ int main(int argc, char **argv)
     if (!lua_number(L, "total = 0 for i = 1, 10 do total = total + i end return total", &before))
         return 1;
 
-    migrate_options_init(&opts);
+    migrate_options_init(&opts, MIGRATE_OPTIONS_VERSION);
     opts.migrations_dir = argv[1];
     opts.home = argv[2];
     rc = migrate_run(NULL, "1.0.0", &opts, &report);
@@ -243,12 +246,13 @@ typedef std::unique_ptr<migrate_report, report_deleter> report_ptr;
 }
 
 extern "C" {
-static void on_event(const migrate_event *event, void *payload)
+static int on_event(const migrate_event *event, void *payload)
 {
     std::vector<std::string> *seen = static_cast<std::vector<std::string> *>(payload);
     if (event->kind == MIGRATE_EVENT_DONE)
         seen->push_back(std::string(event->migration->id) + " " +
                         migrate_outcome_name(event->migration->outcome));
+    return 0;
 }
 }
 
@@ -257,8 +261,7 @@ int main(int argc, char **argv)
     if (argc != 3)
         return 2;
     std::vector<std::string> seen;
-    migrate_options opts;
-    migrate_options_init(&opts);
+    migrate_options opts = MIGRATE_OPTIONS_INIT;
     opts.migrations_dir = argv[1];
     opts.home = argv[2];
     opts.on_event = on_event;
@@ -302,8 +305,12 @@ soname_is_major() {
     readelf -d "$build/libmigrate.so" | grep -F "(SONAME)" > "$tmp/soname"
     cat "$tmp/soname"
     grep -qF "[libmigrate.so.$major]" "$tmp/soname" || fail "SONAME is not libmigrate.so.$major"
+    # SPEC §7.1: versioned options and the int callback are the 1.0 break.
+    [ "$major" -ge 1 ] || fail "MAJOR is $major: the versioned-options API is libmigrate.so.1"
+    grep -q '^#define MIGRATE_OPTIONS_VERSION ' "$root/include/migrate.h" ||
+        fail "migrate.h has no MIGRATE_OPTIONS_VERSION"
 }
-check "SONAME is libmigrate.so.$major" soname_is_major
+check "SONAME is libmigrate.so.$major (1 or later: versioned options)" soname_is_major
 
 lua_cjson_dynamic() {
     readelf -d "$build/libmigrate.so" | grep -F "(NEEDED)" > "$tmp/needed"
@@ -372,8 +379,12 @@ cxx_host() {
 check "a C++11 host (-Wall -Wextra -Werror -pedantic) runs a migration" cxx_host
 
 header_alone() {
-    printf '#include <migrate.h>\nint main(void) { return migrate_library_version() == 0; }\n' \
-        > "$src/alone.c"
+    # MIGRATE_OPTIONS_INIT must be a valid initializer in C99 and C++98 alike.
+    printf '%s\n' '#include <migrate.h>' \
+        'int main(void) {' \
+        '    migrate_options o = MIGRATE_OPTIONS_INIT;' \
+        '    return migrate_library_version() == 0 || o.version != MIGRATE_OPTIONS_VERSION;' \
+        '}' > "$src/alone.c"
     $cc -std=c99 -pedantic -Wall -Wextra -Werror -Wstrict-prototypes -I"$root/include" \
         -fsyntax-only "$src/alone.c"
     $cxx -std=c++98 -pedantic -Wall -Wextra -Werror -I"$root/include" -fsyntax-only \

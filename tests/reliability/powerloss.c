@@ -670,7 +670,7 @@ static void check_state(const char *migrations, const char *home, const expect *
     rel_free_ids(ids, count);
     /* Recovery. A torn state is already a finding; recover it aside. */
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = migrations;
     o.home = home;
     o.memory_limit = 32u << 20;
@@ -707,7 +707,7 @@ static void check_state(const char *migrations, const char *home, const expect *
 
 /* ---- recording ---------------------------------------------------------------- */
 
-static void mark_event(const migrate_event *e, void *payload)
+static int mark_event(const migrate_event *e, void *payload)
 {
     void (*mark)(const char *) = (void (*)(const char *))payload;
     if (e->kind == MIGRATE_EVENT_DONE && e->migration->outcome == MIGRATE_APPLIED && mark) {
@@ -715,6 +715,7 @@ static void mark_event(const migrate_event *e, void *payload)
         snprintf(text, sizeof text, "applied %s", e->migration->id);
         mark(text);
     }
+    return 0;
 }
 
 /* The recording child: one run, operations logged by fsrec.so. */
@@ -724,7 +725,7 @@ static int record_main(const char *migrations, const char *home)
     if (sym == NULL)
         rel_die("fsrec.so is not preloaded");
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = migrations;
     o.home = home;
     o.memory_limit = 32u << 20;

@@ -160,7 +160,10 @@ void rel_world_init(rel_world *w, const char *tag, unsigned timeout_ms)
     w->root = rel_tmpdir(tag);
     w->migrations = rel_fmt("%s/migrations", w->root);
     w->home = rel_fmt("%s/home", w->root);
-    migrate_options_init(&w->opts);
+    /* The library refuses a missing home (it never creates one). */
+    if (mkdir(w->home, 0755) != 0 && errno != EEXIST)
+        rel_die("mkdir %s: %s", w->home, strerror(errno));
+    migrate_options_init(&w->opts, MIGRATE_OPTIONS_VERSION);
     w->opts.migrations_dir = w->migrations;
     w->opts.home = w->home;
     w->opts.timeout_ms = timeout_ms;

@@ -80,11 +80,12 @@ static const soak_run CYCLE[] = {
 #define NCYCLE (sizeof CYCLE / sizeof CYCLE[0])
 
 static int events;
-static void on_event(const migrate_event *ev, void *payload)
+static int on_event(const migrate_event *ev, void *payload)
 {
     (void)ev;
     (void)payload;
     events++;
+    return 0;
 }
 
 static double now(void)
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
     char *applied = rel_fmt("%s/applied", home), *conf = rel_fmt("%s/conf.json", home);
     rel_write(keep, "");
     migrate_options o;
-    migrate_options_init(&o);
+    migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = migrations;
     o.home = home;
     o.memory_limit = 8u << 20;
