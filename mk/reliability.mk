@@ -7,7 +7,7 @@
 #   make valgrind     every cmocka test, reliability program and replay under valgrind
 REL := $(BUILD)/reliability
 REL_PROGRAMS := $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory
-REL_HELPERS := tests/reliability/rel.c tests/reliability/rel.h
+REL_HELPERS := tests/reliability/rel.c tests/reliability/rel.h tests/procfd.c tests/procfd.h
 
 # The shim is never built with sanitizers: it only forwards calls.
 $(REL)/faultshim.so: tests/reliability/faultshim.c
@@ -16,8 +16,8 @@ $(REL)/faultshim.so: tests/reliability/faultshim.c
 
 $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faultshim.so
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
-	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability -Itests \
+	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c tests/procfd.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
 
 TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory
 
@@ -29,8 +29,8 @@ $(REL)/fsrec.so: tests/reliability/fsrec.c
 	$(CC) $(WARN) -Wno-missing-prototypes -O2 -g -fPIC -shared -o $@ $< -ldl
 $(REL)/powerloss: tests/reliability/powerloss.c $(REL_HELPERS) $(BUILD)/libmigrate-test.a $(REL)/fsrec.so
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
-	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate-test.a $(DEP_LIBS) -ldl -lm
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability -Itests \
+	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c tests/procfd.c $(BUILD)/libmigrate-test.a $(DEP_LIBS) -ldl -lm
 REL_PROGRAMS += $(REL)/powerloss
 TEST_PROGRAMS += $(REL)/powerloss
 
