@@ -88,16 +88,16 @@ $(BUILD)/migrate-demo: tools/demo.c $(BUILD)/libmigrate.a
 # ---- tests ----------------------------------------------------------------
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_HELPERS := tests/testutil.c
+TEST_HELPERS := tests/testutil.c tests/procfd.c
 
 $(BUILD)/.cmocka: vendor/deps.txt
 	@sh vendor/bootstrap.sh test
 	@mkdir -p $(@D) && touch $@
 
-# A test is compiled and linked in one command from two sources, which -MMD
+# A test is compiled and linked in one command from several sources, which -MMD
 # cannot give one .d each; it is rebuilt whenever the library archive is, and
 # that follows every header the library includes.
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/testutil.h $(BUILD)/libmigrate-test.a $(BUILD)/.cmocka
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/testutil.h tests/procfd.h $(BUILD)/libmigrate-test.a $(BUILD)/.cmocka
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -Wno-missing-prototypes $(CFLAGS) -O0 $(SANFLAGS) -D_GNU_SOURCE \
 	    -Iinclude -Isrc -Itests $(DEP_CFLAGS) -o $@ $< $(TEST_HELPERS) \

@@ -8,7 +8,7 @@
 REL := $(BUILD)/reliability
 REL_PROGRAMS := $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory \
                 $(REL)/confine
-REL_HELPERS := tests/reliability/rel.c tests/reliability/rel.h
+REL_HELPERS := tests/reliability/rel.c tests/reliability/rel.h tests/procfd.c tests/procfd.h
 
 # The shim is never built with sanitizers: it only forwards calls.
 $(REL)/faultshim.so: tests/reliability/faultshim.c
@@ -17,8 +17,8 @@ $(REL)/faultshim.so: tests/reliability/faultshim.c
 
 $(REL)/%: tests/reliability/%.c $(REL_HELPERS) $(BUILD)/libmigrate.a $(REL)/faultshim.so
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
-	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability -Itests \
+	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c tests/procfd.c $(BUILD)/libmigrate.a $(DEP_LIBS) -ldl -lm -pthread
 
 TEST_PROGRAMS += $(REL)/fault_sweep $(REL)/crash_test $(REL)/concurrency $(REL)/soak $(REL)/memory \
                  $(REL)/confine
@@ -31,8 +31,8 @@ $(REL)/fsrec.so: tests/reliability/fsrec.c
 	$(CC) $(WARN) -Wno-missing-prototypes -O2 -g -fPIC -shared -o $@ $< -ldl
 $(REL)/powerloss: tests/reliability/powerloss.c $(REL_HELPERS) $(BUILD)/libmigrate-test.a $(REL)/fsrec.so
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability \
-	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c $(BUILD)/libmigrate-test.a $(DEP_LIBS) -ldl -lm
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Itests/reliability -Itests \
+	    $(DEP_CFLAGS) -o $@ $< tests/reliability/rel.c tests/procfd.c $(BUILD)/libmigrate-test.a $(DEP_LIBS) -ldl -lm
 REL_PROGRAMS += $(REL)/powerloss
 TEST_PROGRAMS += $(REL)/powerloss
 
@@ -48,6 +48,8 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := version state names json sandbox edit dotenv pattern yaml yaml_edit
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+# What the targets include besides the library (header-only, one translation unit each).
+FUZZ_HEADERS := tests/fuzz/fuzz_lua.h tests/fuzz/fuzz_tmp.h
 FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -Wno-missing-prototypes -O1 -g \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude -Isrc
@@ -59,7 +61,7 @@ ifneq ($(BUILD),$(FUZZ_BUILD))
 $(FUZZ_BUILD)/libmigrate.a: $(SRC) $(LUA_SRC) $(wildcard src/*.h) include/migrate.h tools/embed.c
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 CFLAGS='-O1 -g -fsanitize=fuzzer-no-link' $@
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libmigrate.a
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) $(FUZZ_BUILD)/libmigrate.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(DEP_CFLAGS) -o $@ $< $(FUZZ_BUILD)/libmigrate.a \
 	    $(FUZZ_WRAP_$*) $(DEP_LIBS) -lm
 
@@ -71,7 +73,7 @@ endif
 # Every committed seed and crash reproducer, replayed without libFuzzer by
 # the regular compiler (and its sanitizers with SAN=1): regression tests.
 REPLAYS := $(FUZZ_TARGETS:%=$(REL)/replay_%)
-$(REL)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libmigrate.a
+$(REL)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HEADERS) $(BUILD)/libmigrate.a
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Isrc \
 	    $(DEP_CFLAGS) -DREPLAY_CORPUS='"tests/fuzz/$*"' -o $@ $< tests/fuzz/replay.c \

@@ -27,10 +27,8 @@ int tu_count_entries(const char *dir);
 /* Temp files of atomic writes left in dir (".<name>.tmp-XXXXXX"); 0 if
  * dir does not exist. */
 int tu_count_temps(const char *dir);
-/* Waits up to `seconds` for process pid to hold a descriptor on path
- * (absolute); false if it does not, or is gone. */
-#include <sys/types.h>
-bool tu_wait_fd_open(pid_t pid, const char *path, double seconds);
+/* tu_wait_fd_open(): whether another process holds a descriptor on a path. */
+#include "procfd.h"
 /* Number of open file descriptors of this process. */
 int tu_count_fds(void);
 

@@ -3,18 +3,9 @@
  * first key is set to a value cut from the input, a key is inserted after
  * it, and it is deleted: each edit either raises with the document's text
  * unchanged, or the new text decodes to exactly the intended values. */
-#include "internal.h"
-
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "fuzz_lua.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) ((cond) ? (void)0 : abort())
 
 static const char EDITS[] =
     "local text = ...\n"
@@ -54,25 +45,7 @@ static const char EDITS[] =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_State *L = luaL_newstate();
-    if (L == NULL)
-        return 0;
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_pushvalue(L, -1);
-    lua_setglobal(L, "json");
-    mig_open_dotenv(L, false);
-    lua_setglobal(L, "dotenv");
-    REQUIRE(luaL_loadbufferx(L, EDITS, sizeof EDITS - 1, "=edits", "t") == LUA_OK);
-    lua_pushlstring(L, (const char *)data, size);
-    int rc = lua_pcall(L, 1, 1, 0);
-    if (rc != LUA_OK || lua_isstring(L, -1)) {
-        const char *msg = rc == LUA_ERRMEM ? NULL : lua_tostring(L, -1);
-        if (msg != NULL) {
-            fprintf(stderr, "dotenv edits: %s\n", msg);
-            abort();
-        }
-    }
-    lua_close(L);
+    fuzz_lua_check(FUZZ_WITH_DOTENV, EDITS, sizeof EDITS - 1, "=edits", "dotenv edits", data,
+                   size);
     return 0;
 }

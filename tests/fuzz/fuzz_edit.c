@@ -6,18 +6,11 @@
  * text that still parses and reads back as the edit intended: the set value
  * at its path, a deleted key gone, a renamed key under its new name only,
  * a moved value at its new place, an appended item last. */
-#include "internal.h"
+#include "fuzz_lua.h"
 
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) ((cond) ? (void)0 : abort())
 
 /* Lua expressions giving (edit, decode) for each format byte value mod the
  * table's size. */
@@ -103,15 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t ops_len = size - 1 - text_len - (end != NULL);
     if (ops_len > 60)
         ops_len = 60; /* bounded work per input */
-    lua_State *L = luaL_newstate();
-    if (L == NULL)
-        return 0;
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_pushvalue(L, -1);
-    lua_setglobal(L, "json");
-    mig_open_dotenv(L, false);
-    lua_setglobal(L, "dotenv");
+    lua_State *L = fuzz_lua_state(FUZZ_WITH_DOTENV);
     char prologue[256];
     snprintf(prologue, sizeof prologue, "return %s", backend);
     REQUIRE(luaL_loadstring(L, EDITS) == LUA_OK);

@@ -3,18 +3,9 @@
  * decode(encode(v)) encodes to the same text. A decoded object then has a
  * key deleted and set again, one added and one renamed: the set key and the
  * added one must come last, in that order, and nothing else may change. */
-#include "internal.h"
-
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "fuzz_lua.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(cond) ((cond) ? (void)0 : abort())
 
 static const char ROUND_TRIP[] =
     "local text = ...\n"
@@ -48,25 +39,7 @@ static const char ROUND_TRIP[] =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_State *L = luaL_newstate();
-    if (L == NULL)
-        return 0;
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_setglobal(L, "json");
-    REQUIRE(luaL_loadbufferx(L, ROUND_TRIP, sizeof ROUND_TRIP - 1, "=round_trip", "t") == LUA_OK);
-    lua_pushlstring(L, (const char *)data, size);
-    int rc = lua_pcall(L, 1, 1, 0);
-    if (rc != LUA_OK || lua_isstring(L, -1)) {
-        /* A raised error other than out of memory, or a broken promise. */
-        const char *msg = lua_tostring(L, -1);
-        if (rc == LUA_ERRMEM)
-            msg = NULL;
-        if (msg != NULL) {
-            fprintf(stderr, "json round trip: %s\n", msg);
-            abort();
-        }
-    }
-    lua_close(L);
+    fuzz_lua_check(0, ROUND_TRIP, sizeof ROUND_TRIP - 1, "=round_trip", "json round trip", data,
+                   size);
     return 0;
 }

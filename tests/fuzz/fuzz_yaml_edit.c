@@ -4,13 +4,8 @@
  * either raises (a message, and the document's text is what it was), or
  * the new text still decodes with yaml.decode and holds the intended
  * change where the edit made it. */
-#include "internal.h"
+#include "fuzz_lua.h"
 
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -101,28 +96,13 @@ static const char EDITS[] =
     "  ::continue::\n"
     "end\n";
 
-static lua_State *new_state(void)
-{
-    lua_State *L = luaL_newstate();
-    if (L == NULL)
-        abort();
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_getfield(L, -1, "decode");
-    mig_open_yaml(L, -1);
-    lua_setglobal(L, "yaml");
-    lua_pop(L, 1);
-    lua_setglobal(L, "json");
-    return L;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 8192)
         return 0;
     const uint8_t *nul = memchr(data, 0, size);
     size_t text_len = nul ? (size_t)(nul - data) : size;
-    lua_State *L = new_state();
+    lua_State *L = fuzz_lua_state(FUZZ_WITH_YAML);
     if (luaL_loadbufferx(L, EDITS, sizeof EDITS - 1, "=edits", "t") != LUA_OK)
         abort();
     lua_pushlstring(L, (const char *)data, text_len);

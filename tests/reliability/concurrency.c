@@ -237,7 +237,7 @@ static void killed_holder(int attempt)
      * just before it starts trying the lock. */
     w.base.opts.lock_timeout_ms = 30000;
     pid_t waiter = spawn_holder(&w);
-    REL_CHECK(rel_wait_fd_open(waiter, lock, 60), "attempt %d: the waiter never opened %s",
+    REL_CHECK(tu_wait_fd_open(waiter, lock, 60), "attempt %d: the waiter never opened %s",
               attempt, lock);
     double t0 = now();
     kill(holder, SIGKILL);

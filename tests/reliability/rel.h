@@ -42,9 +42,9 @@ bool rel_exists(const char *path);
 /* Names in dir that start with prefix. */
 int rel_count_prefixed(const char *dir, const char *prefix);
 int rel_count_fds(void);
-/* Waits up to `seconds` for process pid to hold a descriptor on path
- * (absolute, symlink-free); false if it does not, or is gone. */
-bool rel_wait_fd_open(pid_t pid, const char *path, double seconds);
+/* tu_wait_fd_open(), shared with the cmocka tests: whether another process
+ * holds a descriptor on a path. */
+#include "procfd.h"
 /* VmRSS of this process in KiB. */
 long rel_rss_kib(void);
 

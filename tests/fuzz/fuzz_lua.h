@@ -1,0 +1,67 @@
+/* fuzz_lua.h - the Lua state the script-level fuzz targets share: the
+ * standard libraries and the `json` global, plus `yaml` and `dotenv` when
+ * asked, opened the way the sandbox opens them for a script. Header-only,
+ * like fuzz_tmp.h, so each target stays a single translation unit for its
+ * build rule (libFuzzer's and the replay's). */
+#ifndef FUZZ_LUA_H
+#define FUZZ_LUA_H
+
+#include "internal.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define REQUIRE(cond) ((cond) ? (void)0 : abort())
+
+enum { FUZZ_WITH_YAML = 1, FUZZ_WITH_DOTENV = 2 };
+
+/* A fresh state with the globals json and, per `with` (FUZZ_WITH_*), yaml
+ * and dotenv; aborts when out of memory. */
+static inline lua_State *fuzz_lua_state(unsigned with)
+{
+    lua_State *L = luaL_newstate();
+    REQUIRE(L != NULL);
+    luaL_openlibs(L);
+    mig_open_json(L);
+    if (with & FUZZ_WITH_YAML) {
+        lua_getfield(L, -1, "decode");
+        mig_open_yaml(L, -1);
+        lua_setglobal(L, "yaml");
+        lua_pop(L, 1);
+    }
+    if (with & FUZZ_WITH_DOTENV) {
+        lua_pushvalue(L, -1);
+        mig_open_dotenv(L, false); /* replaces the copy of json */
+        lua_setglobal(L, "dotenv");
+    }
+    lua_setglobal(L, "json");
+    return L;
+}
+
+/* Runs `chunk` (its text, named `name`) on the input text in a fresh state
+ * and closes it. The chunk returns nothing when every promise held, or a
+ * message saying which broke; that message, or an error the chunk raised
+ * (other than running out of memory), is a finding: printed after `label`,
+ * then abort(). */
+static inline void fuzz_lua_check(unsigned with, const char *chunk, size_t chunk_len,
+                                  const char *name, const char *label, const uint8_t *data,
+                                  size_t size)
+{
+    lua_State *L = fuzz_lua_state(with);
+    REQUIRE(luaL_loadbufferx(L, chunk, chunk_len, name, "t") == LUA_OK);
+    lua_pushlstring(L, (const char *)data, size);
+    int rc = lua_pcall(L, 1, 1, 0);
+    if (rc != LUA_OK || lua_isstring(L, -1)) {
+        const char *msg = rc == LUA_ERRMEM ? NULL : lua_tostring(L, -1);
+        if (msg != NULL) {
+            fprintf(stderr, "%s: %s\n", label, msg);
+            abort();
+        }
+    }
+    lua_close(L);
+}
+
+#endif
