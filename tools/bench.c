@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "median.h"
+
 /* ---- counting lua_States ------------------------------------------------------
  * The library is linked statically, Lua dynamically: this definition wins
  * for the library's calls and forwards to liblua, so the count proves how
@@ -86,17 +88,6 @@ static void write_file(const char *path, const void *data, size_t len)
     close(fd);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static char root[1024]; /* the bench's temp directory */
 

@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "median.h"
+
 #define TIMEOUT_MS 200u
 #define MAX_REPS 50
 
@@ -153,7 +155,9 @@ static double cpu_now(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void on_event(const migrate_event *ev, void *payload)
+/* Marks when the case started, entered its C call, and finished; never
+ * cancels (returns 0). */
+static int on_event(const migrate_event *ev, void *payload)
 {
     marks *m = payload;
     double t = now();
@@ -168,6 +172,7 @@ static void on_event(const migrate_event *ev, void *payload)
         m->c = t;
     else if (ev->kind == MIGRATE_EVENT_LOG && strcmp(ev->message, "after") == 0)
         m->after = t;
+    return 0;
 }
 
 static void die(const char *what)
@@ -183,17 +188,6 @@ static void write_file(const char *path, const char *text)
         die(path);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static bool wanted(const char *name, int argc, char **argv)
 {
@@ -212,8 +206,7 @@ static char root[1024], migrations[1100], home[1100], script[1300], escaped[1200
 static bool run_once(const ocase *c, marks *m, double *returned)
 {
     memset(m, 0, sizeof *m);
-    migrate_options o;
-    migrate_options_init(&o);
+    migrate_options o = MIGRATE_OPTIONS_INIT;
     o.migrations_dir = migrations;
     o.home = home;
     o.timeout_ms = TIMEOUT_MS;
