@@ -377,9 +377,14 @@ migrate_report *mig_report_new(const char *from, const char *to, bool dry_run);
 int mig_report_add(migrate_report *r, const char *id, const char *version, const char *path);
 /* The mutable result i (for the runner). */
 migrate_result *mig_report_at(migrate_report *r, size_t i);
-/* Marks result i FAILED with a copy of message (a fallback text if the
- * copy cannot be made). */
-void mig_report_set_failed(migrate_report *r, size_t i, const char *message);
+/* Sets result i's outcome (and, for MIGRATE_FAILED, its error, copied;
+ * any earlier error is dropped); a fallback text if the copy
+ * cannot be made); the only writer of both. Returns whether
+ * the result is now FAILED. */
+bool mig_report_set_outcome(migrate_report *r, size_t i, migrate_outcome outcome,
+                            const char *message);
+/* Sets result i's seconds. */
+void mig_report_set_seconds(migrate_report *r, size_t i, double seconds);
 /* Records the run-level error (copied) and returns code. */
 int mig_report_fail(migrate_report *r, int code, const char *message);
 /* Appends a warning (copied). MIGRATE_OK or MIGRATE_ENOMEM. */

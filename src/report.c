@@ -85,16 +85,29 @@ migrate_result *mig_report_at(migrate_report *r, size_t i)
     return &r->items[i].pub;
 }
 
-void mig_report_set_failed(migrate_report *r, size_t i, const char *message)
+/* The one writer of a result's outcome and error (run.c never writes them
+ * itself). Returns whether the result is now FAILED. */
+bool mig_report_set_outcome(migrate_report *r, size_t i, migrate_outcome outcome,
+                            const char *message)
 {
     result *it = &r->items[i];
     if (!it->error_static)
         free((char *)it->pub.error);
-    it->pub.outcome = MIGRATE_FAILED;
+    it->pub.outcome = outcome;
+    it->pub.error = NULL;
+    it->error_static = false;
+    if (outcome != MIGRATE_FAILED)
+        return false;
     it->pub.error = mig_strdup_cut(message);
     it->error_static = it->pub.error == NULL;
     if (it->error_static)
         it->pub.error = "failed (out of memory while recording the message)";
+    return true;
+}
+
+void mig_report_set_seconds(migrate_report *r, size_t i, double seconds)
+{
+    r->items[i].pub.seconds = seconds;
 }
 
 int mig_report_fail(migrate_report *r, int code, const char *message)

@@ -431,7 +431,7 @@ static mig_sandbox_config sandbox_config(run *r, size_t i)
     return c;
 }
 
-static void fail(run *r, size_t i, const char *what, const char *detail);
+static bool fail(run *r, size_t i, const char *what, const char *detail);
 
 /* A dry run's check() is read-only and its answer is only published once
  * every script compiled, so the compile pass may ask it in the sandbox it
@@ -468,13 +468,14 @@ static void precheck(run *r, size_t i, mig_sandbox *sb, double t0, bool *stop)
 static int use_precheck(run *r, size_t i)
 {
     const script *s = &r->scripts[i];
-    migrate_result *res = mig_report_at(r->report, i);
-    res->seconds = s->precheck_seconds;
+    mig_report_set_seconds(r->report, i, s->precheck_seconds);
     if (s->precheck == PRECHECK_ERROR) {
         fail(r, i, "check() failed", s->precheck_error);
         return MIGRATE_EFAILED;
     }
-    res->outcome = s->precheck == PRECHECK_TRUE ? MIGRATE_SKIPPED_CHECK : MIGRATE_PENDING;
+    mig_report_set_outcome(r->report, i,
+                           s->precheck == PRECHECK_TRUE ? MIGRATE_SKIPPED_CHECK : MIGRATE_PENDING,
+                           NULL);
     return MIGRATE_OK;
 }
 
@@ -588,15 +589,16 @@ static void warn_if_changed(run *r, size_t i)
 
 /* ---- one migration ---------------------------------------------------------------- */
 
-static void fail(run *r, size_t i, const char *what, const char *detail)
+static bool fail(run *r, size_t i, const char *what, const char *detail)
 {
     const mig_entry *e = &r->plan.items[i];
     size_t n = strlen(e->id) + strlen(e->path) + strlen(what) + strlen(detail) + 16;
     char *msg = malloc(n);
     if (msg != NULL)
         snprintf(msg, n, "%s (%s): %s: %s", e->id, e->path, what, detail);
-    mig_report_set_failed(r->report, i, msg ? msg : what);
+    bool failed = mig_report_set_outcome(r->report, i, MIGRATE_FAILED, msg ? msg : what);
     free(msg);
+    return failed;
 }
 
 static int record(run *r, size_t i, const char *outcome, double seconds)
@@ -623,8 +625,8 @@ static int record(run *r, size_t i, const char *outcome, double seconds)
  * MIGRATE_OK, MIGRATE_EFAILED, or the error of recording it. */
 static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
 {
-    migrate_result *res = mig_report_at(r->report, i);
     char *msg = NULL;
+    bool failed = false;
     mig_call_result c = mig_sandbox_call(sb, "check", NULL, &msg);
     int rc = MIGRATE_OK;
     if (c == MIG_CALL_ERROR) {
@@ -632,38 +634,38 @@ static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
              msg ? msg : "out of memory");
         rc = MIGRATE_EFAILED;
     } else if (c == MIG_CALL_TRUE) {
-        res->outcome = MIGRATE_SKIPPED_CHECK;
+        mig_report_set_outcome(r->report, i, MIGRATE_SKIPPED_CHECK, NULL);
         rc = record(r, i, "skipped_check", now_seconds() - t0);
     } else if (r->o.dry_run) {
-        res->outcome = MIGRATE_PENDING;
+        mig_report_set_outcome(r->report, i, MIGRATE_PENDING, NULL);
     } else {
         free(msg);
         msg = NULL;
         c = mig_sandbox_call(sb, "migrate", NULL, &msg);
         if (c == MIG_CALL_ERROR) {
-            fail(r, i, r->cancelled ? "migrate() was cancelled" : "migrate() failed",
-                 msg ? msg : "out of memory");
+            failed = fail(r, i, r->cancelled ? "migrate() was cancelled" : "migrate() failed",
+                          msg ? msg : "out of memory");
         } else if (c == MIG_CALL_FALSE) {
-            fail(r, i, "migrate() returned false", msg ? msg : "no reason given");
+            failed = fail(r, i, "migrate() returned false", msg ? msg : "no reason given");
         } else {
             free(msg);
             msg = NULL;
             c = mig_sandbox_call(sb, "check", NULL, &msg);
             if (c == MIG_CALL_ERROR)
-                fail(r, i,
+                failed = fail(r, i,
                      r->cancelled ? "check() after migrate() was cancelled (migrate() had "
                                     "finished; its effect is not recorded)"
                                   : "check() after migrate() failed",
                      msg ? msg : "out of memory");
             else if (c == MIG_CALL_FALSE)
-                fail(r, i, "check() still returns false after migrate() succeeded",
+                failed = fail(r, i, "check() still returns false after migrate() succeeded",
                      "the migration is not idempotent, or its check() does not recognise "
                      "its own effect");
         }
-        if (res->outcome == MIGRATE_FAILED) {
+        if (failed) {
             rc = MIGRATE_EFAILED;
         } else {
-            res->outcome = MIGRATE_APPLIED;
+            mig_report_set_outcome(r->report, i, MIGRATE_APPLIED, NULL);
             rc = record(r, i, "applied", now_seconds() - t0);
         }
     }
@@ -683,7 +685,6 @@ static int run_migrations(run *r)
             rc = cancelled(r, NULL);
             break;
         }
-        migrate_result *res = mig_report_at(r->report, i);
         r->current = i;
         emit(r, MIGRATE_EVENT_START, i, 0, NULL);
         if (r->cancelled) {
@@ -692,7 +693,7 @@ static int run_migrations(run *r)
             break;
         }
         if (r->scripts[i].applied) {
-            res->outcome = MIGRATE_SKIPPED_STATE;
+            mig_report_set_outcome(r->report, i, MIGRATE_SKIPPED_STATE, NULL);
             warn_if_changed(r, i);
         } else if (r->scripts[i].precheck != PRECHECK_NONE) {
             rc = use_precheck(r, i);
@@ -716,10 +717,11 @@ static int run_migrations(run *r)
             }
             free(msg);
             mig_sandbox_free(sb);
-            res->seconds = now_seconds() - t0;
+            mig_report_set_seconds(r->report, i, now_seconds() - t0);
         }
-        if (r->cancelled && res->outcome == MIGRATE_FAILED)
-            rc = cancelled(r, res->id);
+        /* Every step above returns non-OK exactly when it failed migration i. */
+        if (r->cancelled && rc != MIGRATE_OK)
+            rc = cancelled(r, r->plan.items[i].id);
         emit(r, MIGRATE_EVENT_DONE, i, 0, NULL);
     }
     const migrate_result *failed = migrate_report_failed(r->report);
@@ -853,6 +855,6 @@ int migrate_discover(const char *from, const char *to, const migrate_options *op
     if (rc == MIGRATE_OK)
         rc = discover(&r);
     for (size_t i = 0; rc == MIGRATE_OK && i < r.plan.count; i++)
-        mig_report_at(r.report, i)->outcome = MIGRATE_PENDING;
+        mig_report_set_outcome(r.report, i, MIGRATE_PENDING, NULL);
     return finish(&r, rc, out);
 }
