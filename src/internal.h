@@ -369,6 +369,41 @@ void mig_protect_refresh(mig_protect *p);
 const mig_protection *mig_protect_view(const mig_protect *p);
 void mig_protect_free(mig_protect *p);
 
+/* ---- A run's lock and state (runstate.c) ----------------------------------- */
+
+/* Where the run's warnings go (run.c reports them and sends the event). */
+typedef void (*mig_warn_fn)(void *ud, const char *message);
+
+/* The lock, the state and its protection, for one run. */
+typedef struct mig_runstate {
+    char *state_path, *lock_path; /* absolute, malloc'd (owned; set by the run) */
+    int lock_fd;                  /* -1 until mig_runstate_lock() */
+    struct mig_state *state;      /* after mig_runstate_load() */
+    mig_protect protect;          /* the state, out of scripts' reach */
+    mig_warn_fn warn;
+    void *warn_ud;
+    char *err;                    /* the run's MIG_ERRLEN buffer */
+} mig_runstate;
+
+void mig_runstate_init(mig_runstate *s, mig_warn_fn warn, void *warn_ud, char *err);
+/* Creates the state's directory and takes the flock on lock_path, waiting
+ * up to lock_timeout_ms. MIGRATE_OK, MIGRATE_ELOCKED, MIGRATE_EIO or
+ * MIGRATE_ENOMEM with err. */
+int mig_runstate_lock(mig_runstate *s, unsigned lock_timeout_ms);
+/* Fills s->protect (see mig_protect_init). MIGRATE_OK or MIGRATE_ENOMEM. */
+int mig_runstate_protect(mig_runstate *s, char *const *roots);
+/* Loads the state; a corrupt one with recover_corrupt is moved aside (a
+ * dry run only warns) and an empty state used. */
+int mig_runstate_load(mig_runstate *s, bool recover_corrupt, bool dry_run);
+/* Warns of ids recorded for versions above `to` (nothing if to_text NULL). */
+void mig_runstate_warn_ahead(mig_runstate *s, const migrate_version *to, const char *to_text);
+/* Records id's outcome (and its stamp, if not "") and saves the state.
+ * MIGRATE_OK, or the error with err. */
+int mig_runstate_record(mig_runstate *s, const char *id, const char *outcome, double seconds,
+                        const char *sha256, const char *stamp);
+/* Releases the lock and everything s holds. */
+void mig_runstate_free(mig_runstate *s);
+
 /* ---- Reports (report.c) ---------------------------------------------------- */
 
 /* A new empty report, or NULL when out of memory. */

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,11 +50,9 @@ typedef struct run {
     migrate_report *report;
     mig_plan plan;
     script *scripts; /* one per plan entry; source NULL when not pending */
-    mig_state *state;
-    char *home, *state_path, *lock_path;
+    mig_runstate st; /* the lock, the state and its protection */
+    char *home;
     char **roots; /* NULL-terminated */
-    mig_protect protect; /* the state, out of scripts' reach; see protect_state() */
-    int lock_fd;
     int vdir_fd;      /* see version_dir() */
     const char *vdir;
     size_t current; /* the migration whose log lines arrive now */
@@ -134,6 +131,11 @@ static void warn(run *r, const char *fmt, ...)
     va_end(ap);
     mig_report_warn(r->report, msg); /* out of memory: the event still says it */
     emit(r, MIGRATE_EVENT_WARNING, 0, 0, msg);
+}
+
+static void warn_message(void *ud, const char *message)
+{
+    warn(ud, "%s", message);
 }
 
 static void on_log(void *ud, int level, const char *message, size_t len)
@@ -215,22 +217,22 @@ static int resolve_paths(run *r)
         return mig_errf(r->err, MIGRATE_EINVAL, "no home directory: set opts.home or $HOME");
     r->home = resolve(home);
     if (r->o.state_path != NULL) {
-        r->state_path = resolve(r->o.state_path);
+        r->st.state_path = resolve(r->o.state_path);
     } else if (r->home != NULL) {
         size_t n = strlen(r->home) + sizeof "/.teleclaude/migration_state.json";
-        if ((r->state_path = malloc(n)) != NULL)
-            snprintf(r->state_path, n, "%s/.teleclaude/migration_state.json", r->home);
+        if ((r->st.state_path = malloc(n)) != NULL)
+            snprintf(r->st.state_path, n, "%s/.teleclaude/migration_state.json", r->home);
     }
-    if (r->state_path != NULL) {
-        size_t n = strlen(r->state_path) + sizeof ".lock";
-        if ((r->lock_path = malloc(n)) != NULL)
-            snprintf(r->lock_path, n, "%s.lock", r->state_path);
+    if (r->st.state_path != NULL) {
+        size_t n = strlen(r->st.state_path) + sizeof ".lock";
+        if ((r->st.lock_path = malloc(n)) != NULL)
+            snprintf(r->st.lock_path, n, "%s.lock", r->st.state_path);
     }
     size_t nroots = 0;
     while (r->o.allowed_roots != NULL && r->o.allowed_roots[nroots] != NULL)
         nroots++;
     r->roots = calloc(nroots ? nroots + 1 : 2, sizeof *r->roots);
-    if (r->home == NULL || r->lock_path == NULL || r->roots == NULL)
+    if (r->home == NULL || r->st.lock_path == NULL || r->roots == NULL)
         return mig_errf(r->err, MIGRATE_ENOMEM, "out of memory resolving paths");
     for (size_t i = 0; i < (nroots ? nroots : 1); i++) {
         r->roots[i] = resolve(nroots ? r->o.allowed_roots[i] : r->home);
@@ -240,129 +242,11 @@ static int resolve_paths(run *r)
     return MIGRATE_OK;
 }
 
-/* Once the state directory exists (a real run has made it and holds the
- * lock in it): the state file and the lock, by identity and by every
- * spelling, for every script's fs. Resolved again here: the directory may
- * have been made just now through a symlink, which resolve_paths() could
- * not yet see. A dry run writes nothing and may have no directory: then
- * only the strings protect, which a read-only run does not need anyway. */
-static int protect_state(run *r)
-{
-    int rc = mig_protect_init(&r->protect, r->state_path, r->lock_path, r->lock_fd, r->roots);
-    if (rc != MIGRATE_OK)
-        return mig_errf(r->err, rc, "out of memory protecting the state file");
-    return MIGRATE_OK;
-}
-
-/* ---- the lock ------------------------------------------------------------------ */
-
 static double now_seconds(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* flock on <state>.lock, waiting up to lock_timeout_ms. The lock file is
- * never removed: a waiter holding the old file and a newcomer creating a
- * new one would both believe they hold the lock. */
-static int lock_state(run *r)
-{
-    char buf[128];
-    char *dir = strdup(r->state_path);
-    if (dir == NULL)
-        return mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
-    *strrchr(dir, '/') = '\0';
-    int e = dir[0] != '\0' ? mig_mkdir_parents(dir, 0700) : 0;
-    free(dir);
-    if (e != 0)
-        return mig_errf(r->err, MIGRATE_EIO, "%s: cannot create its directory: %s",
-                        r->state_path, mig_strerror(e, buf, sizeof buf));
-    r->lock_fd = open(r->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (r->lock_fd < 0)
-        return mig_errf(r->err, MIGRATE_EIO, "%s: cannot open: %s", r->lock_path,
-                        mig_strerror(errno, buf, sizeof buf));
-    double give_up = now_seconds() + r->o.lock_timeout_ms / 1000.0;
-    for (;;) {
-        if (flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0)
-            return MIGRATE_OK;
-        if (errno == EINTR)
-            continue;
-        if (errno != EWOULDBLOCK)
-            return mig_errf(r->err, MIGRATE_EIO, "%s: cannot lock: %s", r->lock_path,
-                            mig_strerror(errno, buf, sizeof buf));
-        double left = give_up - now_seconds();
-        if (left <= 0)
-            return mig_errf(r->err, MIGRATE_ELOCKED,
-                            "%s: another run holds the lock (waited %u ms)", r->lock_path,
-                            r->o.lock_timeout_ms);
-        struct timespec nap = {0, (long)((left < 0.01 ? left : 0.01) * 1e9)};
-        nanosleep(&nap, NULL);
-    }
-}
-
-/* ---- the state ------------------------------------------------------------------- */
-
-static int move_corrupt_aside(run *r, char *aside, size_t len)
-{
-    char when[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
-    struct stat st;
-    for (int n = 0; n < 1000; n++) {
-        if (n == 0)
-            snprintf(aside, len, "%s.corrupt-%s", r->state_path, when);
-        else
-            snprintf(aside, len, "%s.corrupt-%s-%d", r->state_path, when, n);
-        if (lstat(aside, &st) != 0)
-            break; /* free name (we hold the lock: nobody races us to it) */
-    }
-    if (rename(r->state_path, aside) != 0 || mig_fsync_parent(r->state_path) != 0) {
-        char buf[128];
-        return mig_errf(r->err, MIGRATE_EIO, "%s: cannot move the corrupt state aside: %s",
-                        r->state_path, mig_strerror(errno, buf, sizeof buf));
-    }
-    return MIGRATE_OK;
-}
-
-static int load_state(run *r)
-{
-    int rc = mig_state_load(r->state_path, &r->state, r->err);
-    if (rc != MIGRATE_ESTATE || !r->o.recover_corrupt_state)
-        return rc;
-    if (r->o.dry_run) {
-        warn(r, "%s; a real run would move it aside and let check() alone decide", r->err);
-    } else {
-        char aside[PATH_MAX + 64];
-        rc = move_corrupt_aside(r, aside, sizeof aside);
-        if (rc != MIGRATE_OK)
-            return rc;
-        warn(r, "%s; moved aside to %s, check() alone decides what is applied", r->err, aside);
-    }
-    r->err[0] = '\0';
-    r->state = mig_state_new();
-    return r->state ? MIGRATE_OK : mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
-}
-
-/* Ids recorded for versions above `to` mean the daemon was rolled back:
- * worth saying, never a reason to fail. */
-static void warn_state_ahead(run *r)
-{
-    if (r->to == NULL)
-        return;
-    for (size_t i = 0; i < mig_state_count(r->state); i++) {
-        const char *id = mig_state_id(r->state, i);
-        const char *slash = id ? strchr(id, '/') : NULL;
-        migrate_version v;
-        if (slash == NULL || id[0] != 'v' ||
-            mig_version_parse(id + 1, (size_t)(slash - id - 1), &v, NULL) != MIGRATE_OK)
-            continue;
-        if (migrate_version_compare(&v, &r->vto) > 0)
-            warn(r, "the state records %s, newer than %s (was the daemon rolled back?)", id,
-                 r->to);
-    }
 }
 
 /* ---- scripts ---------------------------------------------------------------------- */
@@ -422,8 +306,8 @@ static mig_sandbox_config sandbox_config(run *r, size_t i)
         .memory_limit = r->o.memory_limit,
         .timeout_ms = r->o.timeout_ms,
         .fsenv = {r->home, (const char *const *)r->roots,
-                  (const char *const *)r->protect.paths, NULL, NULL,
-                  mig_protect_view(&r->protect)},
+                  (const char *const *)r->st.protect.paths, NULL, NULL,
+                  mig_protect_view(&r->st.protect)},
         .log = on_log,
         .log_ud = r,
         .cancel = &r->cancelled,
@@ -508,7 +392,7 @@ static int compile_pending(run *r)
      * reads what is left in order, so errors come in the same order. */
     bool reading = true;
     for (size_t i = 0; i < r->plan.count; i++) {
-        r->scripts[i].applied = mig_state_has(r->state, r->plan.items[i].id);
+        r->scripts[i].applied = mig_state_has(r->st.state, r->plan.items[i].id);
         if (!r->scripts[i].applied && reading && read_script(r, i) != MIGRATE_OK)
             reading = false;
     }
@@ -567,10 +451,10 @@ static void warn_if_changed(run *r, size_t i)
     char stamp[64];
     int dirfd = version_dir(r, e);
     file_stamp(dirfd, dirfd == AT_FDCWD ? e->path : strrchr(e->path, '/') + 1, stamp);
-    const char *known = mig_state_stamp(r->state, e->id);
+    const char *known = mig_state_stamp(r->st.state, e->id);
     if (stamp[0] != '\0' && known != NULL && strcmp(stamp, known) == 0)
         return;
-    const char *recorded = mig_state_sha256(r->state, e->id);
+    const char *recorded = mig_state_sha256(r->st.state, e->id);
     if (recorded == NULL)
         return;
     char *src = NULL;
@@ -584,7 +468,7 @@ static void warn_if_changed(run *r, size_t i)
         warn(r, "%s: %s changed since it was applied (sha256 %.12s... then, %.12s... now); "
                 "it is not run again", e->id, e->path, recorded, now);
     else if (stamp[0] != '\0' && !r->o.dry_run)
-        mig_state_set_stamp(r->state, e->id, stamp); /* out of memory: hashed again next time */
+        mig_state_set_stamp(r->st.state, e->id, stamp); /* out of memory: hashed again next time */
 }
 
 /* ---- one migration ---------------------------------------------------------------- */
@@ -606,16 +490,8 @@ static int record(run *r, size_t i, const char *outcome, double seconds)
     const mig_entry *e = &r->plan.items[i];
     if (r->o.dry_run)
         return MIGRATE_OK;
-    int rc = mig_state_record(r->state, e->id, outcome, seconds, r->scripts[i].sha256);
-    if (rc == MIGRATE_OK && r->scripts[i].stamp[0] != '\0')
-        rc = mig_state_set_stamp(r->state, e->id, r->scripts[i].stamp);
-    if (rc == MIGRATE_OK) {
-        rc = mig_state_save(r->state, r->state_path, r->err);
-        if (rc == MIGRATE_OK)
-            mig_protect_refresh(&r->protect); /* the save made a new file: a new inode */
-    } else {
-        mig_errf(r->err, rc, "out of memory recording %s", e->id);
-    }
+    int rc = mig_runstate_record(&r->st, e->id, outcome, seconds, r->scripts[i].sha256,
+                                 r->scripts[i].stamp);
     if (rc != MIGRATE_OK)
         fail(r, i, "its effect is in place but could not be recorded", r->err);
     return rc;
@@ -767,7 +643,7 @@ static int begin(run *r, const char *from, const char *to, const migrate_options
                  migrate_report **out)
 {
     memset(r, 0, sizeof *r);
-    r->lock_fd = -1;
+    mig_runstate_init(&r->st, warn_message, r, r->err);
     r->vdir_fd = -1;
     /* Nothing of opts past its version is read before the version is known. */
     int rc = mig_options_copy(opts, &r->o, r->err);
@@ -784,8 +660,6 @@ static int finish(run *r, int rc, migrate_report **out)
 {
     if (rc != MIGRATE_OK && r->report != NULL)
         mig_report_fail(r->report, rc, r->err[0] ? r->err : migrate_strerror(rc));
-    if (r->lock_fd >= 0)
-        close(r->lock_fd); /* releases the flock */
     if (r->vdir_fd >= 0)
         close(r->vdir_fd);
     for (size_t i = 0; r->scripts != NULL && i < r->plan.count; i++) {
@@ -795,14 +669,11 @@ static int finish(run *r, int rc, migrate_report **out)
     }
     free(r->scripts);
     mig_plan_free(&r->plan);
-    mig_state_free(r->state);
-    mig_protect_free(&r->protect);
+    mig_runstate_free(&r->st); /* releases the lock */
     for (size_t i = 0; r->roots != NULL && r->roots[i] != NULL; i++)
         free(r->roots[i]);
     free(r->roots);
     free(r->home);
-    free(r->state_path);
-    free(r->lock_path);
     if (out == NULL)
         migrate_report_free(r->report);
     return rc;
@@ -825,17 +696,17 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
      * without the lock, which is safe because the state is only ever
      * replaced whole by rename. */
     if (rc == MIGRATE_OK && !r.o.dry_run)
-        rc = lock_state(&r);
+        rc = mig_runstate_lock(&r.st, r.o.lock_timeout_ms);
     if (rc == MIGRATE_OK)
-        rc = protect_state(&r);
+        rc = mig_runstate_protect(&r.st, r.roots);
     if (rc == MIGRATE_OK && !r.o.dry_run)
-        mig_sweep_temps(r.state_path);
+        mig_sweep_temps(r.st.state_path);
     if (rc == MIGRATE_OK)
-        rc = load_state(&r);
+        rc = mig_runstate_load(&r.st, r.o.recover_corrupt_state, r.o.dry_run);
     if (rc == MIGRATE_OK)
         rc = discover(&r);
     if (rc == MIGRATE_OK) {
-        warn_state_ahead(&r);
+        mig_runstate_warn_ahead(&r.st, &r.vto, r.to);
         if (!r.cancelled) /* by a WARNING before it */
             emit(&r, MIGRATE_EVENT_PLAN, 0, 0, NULL);
         rc = r.cancelled ? cancelled(&r, NULL) : compile_pending(&r);
