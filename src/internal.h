@@ -392,7 +392,8 @@ void mig_runstate_init(mig_runstate *s, mig_warn_fn warn, void *warn_ud, char *e
 int mig_runstate_lock(mig_runstate *s, unsigned lock_timeout_ms);
 /* Fills s->protect (see mig_protect_init). MIGRATE_OK or MIGRATE_ENOMEM. */
 int mig_runstate_protect(mig_runstate *s, char *const *roots);
-/* Loads the state; a corrupt one with recover_corrupt is moved aside (a
+/* Removes a real run's leftover temporary state files, then loads the
+ * state; a corrupt one with recover_corrupt is moved aside (a
  * dry run only warns) and an empty state used. */
 int mig_runstate_load(mig_runstate *s, bool recover_corrupt, bool dry_run);
 /* Warns of ids recorded for versions above `to` (nothing if to_text NULL). */
@@ -557,5 +558,59 @@ int mig_stack_check(char *err);
 
 #define MIG_HAVE_DEADLINE_POLL 1
 void mig_deadline_poll(lua_State *L);
+
+/* ---- The run's script cache (scripts.c) ------------------------------------ */
+
+typedef enum mig_precheck {
+    MIG_PRECHECK_NONE, /* the run phase calls check() live */
+    MIG_PRECHECK_TRUE,
+    MIG_PRECHECK_FALSE,
+    MIG_PRECHECK_ERROR
+} mig_precheck;
+
+/* One pending script, read once: validated and then run from the same
+ * bytes, so what is recorded (its sha256) is what ran. */
+typedef struct mig_script {
+    char *source;
+    size_t len;
+    char sha256[65];
+    char stamp[64]; /* size and mtime, see scripts.c; "" when stat failed */
+    bool applied;   /* recorded in the state when the run began */
+    /* Dry run: what check() answered in the compile pass. */
+    mig_precheck precheck;
+    double precheck_seconds;
+    char *precheck_error; /* MIG_PRECHECK_ERROR: the message, malloc'd */
+    mig_sandbox *loaded;  /* the compile pass's sandbox, kept for the run, or NULL */
+} mig_script;
+
+typedef struct mig_scripts {
+    mig_script *items; /* one per plan entry; source NULL when not pending */
+    size_t count;
+    size_t loaded_bytes; /* what the kept sandboxes hold */
+    int vdir_fd;         /* the open directory of vdir, or -1 */
+    const char *vdir;
+} mig_scripts;
+
+/* Empty (nothing to free yet). */
+void mig_scripts_init(mig_scripts *s);
+/* count empty slots. MIGRATE_OK or MIGRATE_ENOMEM. */
+int mig_scripts_alloc(mig_scripts *s, size_t count);
+void mig_scripts_free(mig_scripts *s);
+/* Stamps, reads and hashes script i (at e->path). MIGRATE_OK, or
+ * MIGRATE_EMANIFEST / MIGRATE_ENOMEM with err. */
+int mig_scripts_read(mig_scripts *s, size_t i, const mig_entry *e, char *err);
+/* Keeps what a dry run's compile-pass check() answered (c, msg, taken over;
+ * an error without a message is not kept). */
+void mig_scripts_set_precheck(mig_scripts *s, size_t i, mig_call_result c, char *msg,
+                              double seconds);
+/* Keeps sb for script i's run phase if the kept sandboxes stay within
+ * min(memory_limit, 64 MiB); false: the caller frees it. */
+bool mig_scripts_keep(mig_scripts *s, size_t i, mig_sandbox *sb, size_t memory_limit);
+/* The kept sandbox of script i (now the caller's), or NULL. */
+mig_sandbox *mig_scripts_take_loaded(mig_scripts *s, size_t i);
+/* The stamp of the script file at e->path now ("" if none can be taken). */
+void mig_scripts_stamp(mig_scripts *s, const mig_entry *e, char out[64]);
+/* The sha256 of the script file at e->path now; false if it cannot be read. */
+bool mig_scripts_hash(const mig_entry *e, char out[65]);
 
 #endif /* MIGRATE_INTERNAL_H */

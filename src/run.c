@@ -2,24 +2,15 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
-
-#define MAX_SCRIPT_BYTES (16u << 20)
-/* See file_stamp(). */
-#define RACY_SECONDS 2
-/* Loaded scripts wait from the compile pass to their turn in at most this
- * much memory (and never more than memory_limit); see keep_loaded(). */
-#define KEEP_LOADED_MAX ((size_t)64 << 20)
 
 const char *migrate_library_version(void)
 {
@@ -27,39 +18,20 @@ const char *migrate_library_version(void)
         MIGRATE_VERSION_PATCH);
 }
 
-/* One pending script, read once: validated and then run from the same
- * bytes, so what is recorded (its sha256) is what ran. */
-typedef struct script {
-    char *source;
-    size_t len;
-    char sha256[65];
-    char stamp[64]; /* see file_stamp(); "" when stat failed */
-    bool applied;   /* recorded in the state when the run began */
-    /* Dry run: what check() answered in the compile pass (see
-     * compile_pending); PRECHECK_NONE: the run phase calls it live. */
-    enum { PRECHECK_NONE, PRECHECK_TRUE, PRECHECK_FALSE, PRECHECK_ERROR } precheck;
-    double precheck_seconds;
-    char *precheck_error; /* PRECHECK_ERROR: the message, malloc'd */
-    mig_sandbox *loaded;  /* the compile pass's sandbox, kept for the run, or NULL */
-} script;
-
 typedef struct run {
     migrate_options o;
     const char *from, *to;
     migrate_version vfrom, vto;
     migrate_report *report;
     mig_plan plan;
-    script *scripts; /* one per plan entry; source NULL when not pending */
+    mig_scripts scripts; /* the script cache */
     mig_runstate st; /* the lock, the state and its protection */
     char *home;
     char **roots; /* NULL-terminated */
-    int vdir_fd;      /* see version_dir() */
-    const char *vdir;
     size_t current; /* the migration whose log lines arrive now */
     bool prechecking;  /* log lines are counted, not reported */
     size_t precheck_lines;
     bool reloading;    /* log lines were reported when the script was first loaded */
-    size_t loaded_bytes; /* what the scripts' kept sandboxes hold */
     /* The event callback returned non-zero (migrate.h, migrate_event_fn):
      * read by the sandboxes (mig_sandbox_config.cancel) and between
      * migrations. cancel_at says at which event, for the message. */
@@ -251,48 +223,9 @@ static double now_seconds(void)
 
 /* ---- scripts ---------------------------------------------------------------------- */
 
-/* Size and mtime of a script file: recorded next to its sha256 so that a
- * later run re-reads and re-hashes an applied script only when these
- * changed (SPEC §4.2's warning, without hashing every script on every
- * run). Taken before the file is read: a change racing the read leaves an
- * old stamp beside the new hash, which costs one extra hash, never a
- * missed warning. */
-
-/* name relative to the directory dirfd (AT_FDCWD: the working directory).
- * Formatted by hand: snprintf was a tenth of a run with nothing to do. */
-static void file_stamp(int dirfd, const char *name, char out[64])
-{
-    struct stat st;
-    out[0] = '\0';
-    /* A file modified in the last seconds may change again within the same
-     * timestamp tick (ext4's clock is coarse) without its stamp changing:
-     * no stamp for it, so it is hashed until a later run can stamp it. */
-    if (fstatat(dirfd, name, &st, 0) != 0 || st.st_size < 0 || st.st_mtim.tv_sec < 0 ||
-        st.st_mtim.tv_sec >= time(NULL) - RACY_SECONDS)
-        return;
-    char *at = out;
-    memcpy(at, "size=", 5);
-    at = mig_put_uint(at + 5, (unsigned long long)st.st_size, 1);
-    memcpy(at, " mtime=", 7);
-    at = mig_put_uint(at + 7, (unsigned long long)st.st_mtim.tv_sec, 1);
-    *at++ = '.';
-    at = mig_put_uint(at, (unsigned long long)st.st_mtim.tv_nsec, 9);
-    *at = '\0';
-}
-
 static int read_script(run *r, size_t i)
 {
-    const mig_entry *e = &r->plan.items[i];
-    script *s = &r->scripts[i];
-    file_stamp(AT_FDCWD, e->path, s->stamp);
-    int err = mig_read_file(e->path, MAX_SCRIPT_BYTES, &s->source, &s->len);
-    if (err != 0) {
-        char buf[128];
-        return mig_errf(r->err, err == ENOMEM ? MIGRATE_ENOMEM : MIGRATE_EMANIFEST,
-                        "%s: cannot read script: %s", e->path, mig_strerror(err, buf, sizeof buf));
-    }
-    mig_sha256_hex(s->source, s->len, s->sha256);
-    return MIGRATE_OK;
+    return mig_scripts_read(&r->scripts, i, &r->plan.items[i], r->err);
 }
 
 static mig_sandbox_config sandbox_config(run *r, size_t i)
@@ -327,7 +260,6 @@ static bool fail(run *r, size_t i, const char *what, const char *detail);
  * timeouts.) */
 static void precheck(run *r, size_t i, mig_sandbox *sb, double t0, bool *stop)
 {
-    script *s = &r->scripts[i];
     char *msg = NULL;
     r->prechecking = true;
     r->precheck_lines = 0;
@@ -335,15 +267,8 @@ static void precheck(run *r, size_t i, mig_sandbox *sb, double t0, bool *stop)
     r->prechecking = false;
     if (c == MIG_CALL_ERROR)
         *stop = true; /* the run halts there: later answers would be unused */
-    if (r->precheck_lines == 0) {
-        s->precheck = c == MIG_CALL_TRUE    ? PRECHECK_TRUE
-                      : c == MIG_CALL_FALSE ? PRECHECK_FALSE
-                      : msg != NULL         ? PRECHECK_ERROR
-                                            : PRECHECK_NONE;
-        s->precheck_seconds = now_seconds() - t0;
-    }
-    if (s->precheck == PRECHECK_ERROR)
-        s->precheck_error = msg;
+    if (r->precheck_lines == 0)
+        mig_scripts_set_precheck(&r->scripts, i, c, msg, now_seconds() - t0);
     else
         free(msg);
 }
@@ -351,34 +276,24 @@ static void precheck(run *r, size_t i, mig_sandbox *sb, double t0, bool *stop)
 /* The run phase's side of precheck(): the outcome run_one() would give. */
 static int use_precheck(run *r, size_t i)
 {
-    const script *s = &r->scripts[i];
+    const mig_script *s = &r->scripts.items[i];
     mig_report_set_seconds(r->report, i, s->precheck_seconds);
-    if (s->precheck == PRECHECK_ERROR) {
+    if (s->precheck == MIG_PRECHECK_ERROR) {
         fail(r, i, "check() failed", s->precheck_error);
         return MIGRATE_EFAILED;
     }
     mig_report_set_outcome(r->report, i,
-                           s->precheck == PRECHECK_TRUE ? MIGRATE_SKIPPED_CHECK : MIGRATE_PENDING,
+                           s->precheck == MIG_PRECHECK_TRUE ? MIGRATE_SKIPPED_CHECK : MIGRATE_PENDING,
                            NULL);
     return MIGRATE_OK;
 }
 
-/* A real run keeps the sandbox the compile pass built for a script and
- * calls its migration there, instead of building a second one (which was
- * half the CPU of every applied migration). The top level thus runs once,
- * before any migration, as the authoring guide says; it cannot read the
- * file system, so it cannot tell when it ran. Past the memory bound, a
- * script is loaded again when its turn comes. A dry run's sandbox served
- * for precheck() already. */
+/* A real run keeps the sandbox the compile pass built for a script, within
+ * a memory bound (see mig_scripts_keep()); a dry run's sandbox served for
+ * precheck() already. */
 static bool keep_loaded(run *r, size_t i, mig_sandbox *sb)
 {
-    size_t bound = r->o.memory_limit < KEEP_LOADED_MAX ? r->o.memory_limit : KEEP_LOADED_MAX;
-    size_t bytes = mig_sandbox_footprint(sb);
-    if (r->o.dry_run || bytes > bound - r->loaded_bytes)
-        return false;
-    r->loaded_bytes += bytes;
-    r->scripts[i].loaded = sb;
-    return true;
+    return !r->o.dry_run && mig_scripts_keep(&r->scripts, i, sb, r->o.memory_limit);
 }
 
 /* SPEC §4.3: every pending script compiles and defines check() and
@@ -392,16 +307,16 @@ static int compile_pending(run *r)
      * reads what is left in order, so errors come in the same order. */
     bool reading = true;
     for (size_t i = 0; i < r->plan.count; i++) {
-        r->scripts[i].applied = mig_state_has(r->st.state, r->plan.items[i].id);
-        if (!r->scripts[i].applied && reading && read_script(r, i) != MIGRATE_OK)
+        r->scripts.items[i].applied = mig_state_has(r->st.state, r->plan.items[i].id);
+        if (!r->scripts.items[i].applied && reading && read_script(r, i) != MIGRATE_OK)
             reading = false;
     }
     bool stop_prechecks = !r->o.dry_run;
     for (size_t i = 0; i < r->plan.count; i++) {
         const mig_entry *e = &r->plan.items[i];
-        if (r->scripts[i].applied)
+        if (r->scripts.items[i].applied)
             continue;
-        int rc = r->scripts[i].source != NULL ? MIGRATE_OK : read_script(r, i);
+        int rc = r->scripts.items[i].source != NULL ? MIGRATE_OK : read_script(r, i);
         if (rc != MIGRATE_OK)
             return rc;
         r->current = i;
@@ -409,7 +324,7 @@ static int compile_pending(run *r)
         mig_sandbox *sb = NULL;
         char *msg = NULL;
         double t0 = now_seconds();
-        rc = mig_sandbox_new(&cfg, r->scripts[i].source, r->scripts[i].len, &sb, &msg);
+        rc = mig_sandbox_new(&cfg, r->scripts.items[i].source, r->scripts.items[i].len, &sb, &msg);
         if (rc == MIGRATE_OK && !stop_prechecks)
             precheck(r, i, sb, t0, &stop_prechecks);
         if (rc != MIGRATE_OK || !keep_loaded(r, i, sb))
@@ -428,20 +343,6 @@ static int compile_pending(run *r)
     return MIGRATE_OK;
 }
 
-/* The open directory of e's version, for stat()s relative to it: a lookup
- * of one name rather than of the whole path, for every applied script of
- * every run. AT_FDCWD (whole paths) if it cannot be opened. */
-static int version_dir(run *r, const mig_entry *e)
-{
-    if (r->vdir_fd >= 0 && strcmp(r->vdir, e->dir) == 0)
-        return r->vdir_fd;
-    if (r->vdir_fd >= 0)
-        close(r->vdir_fd);
-    r->vdir = e->dir;
-    r->vdir_fd = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return r->vdir_fd >= 0 ? r->vdir_fd : AT_FDCWD;
-}
-
 /* An unchanged stamp means an unchanged script: no read, no hash. A stamp
  * that differs while the content does not (a reinstall, a touch) is
  * refreshed in memory and saved with the run's next state write, if any. */
@@ -449,21 +350,16 @@ static void warn_if_changed(run *r, size_t i)
 {
     const mig_entry *e = &r->plan.items[i];
     char stamp[64];
-    int dirfd = version_dir(r, e);
-    file_stamp(dirfd, dirfd == AT_FDCWD ? e->path : strrchr(e->path, '/') + 1, stamp);
+    mig_scripts_stamp(&r->scripts, e, stamp);
     const char *known = mig_state_stamp(r->st.state, e->id);
     if (stamp[0] != '\0' && known != NULL && strcmp(stamp, known) == 0)
         return;
     const char *recorded = mig_state_sha256(r->st.state, e->id);
     if (recorded == NULL)
         return;
-    char *src = NULL;
-    size_t len = 0;
-    if (mig_read_file(e->path, MAX_SCRIPT_BYTES, &src, &len) != 0)
-        return;
     char now[65];
-    mig_sha256_hex(src, len, now);
-    free(src);
+    if (!mig_scripts_hash(e, now))
+        return;
     if (strcmp(now, recorded) != 0)
         warn(r, "%s: %s changed since it was applied (sha256 %.12s... then, %.12s... now); "
                 "it is not run again", e->id, e->path, recorded, now);
@@ -490,8 +386,8 @@ static int record(run *r, size_t i, const char *outcome, double seconds)
     const mig_entry *e = &r->plan.items[i];
     if (r->o.dry_run)
         return MIGRATE_OK;
-    int rc = mig_runstate_record(&r->st, e->id, outcome, seconds, r->scripts[i].sha256,
-                                 r->scripts[i].stamp);
+    int rc = mig_runstate_record(&r->st, e->id, outcome, seconds, r->scripts.items[i].sha256,
+                                 r->scripts.items[i].stamp);
     if (rc != MIGRATE_OK)
         fail(r, i, "its effect is in place but could not be recorded", r->err);
     return rc;
@@ -568,21 +464,20 @@ static int run_migrations(run *r)
             rc = cancelled(r, NULL);
             break;
         }
-        if (r->scripts[i].applied) {
+        if (r->scripts.items[i].applied) {
             mig_report_set_outcome(r->report, i, MIGRATE_SKIPPED_STATE, NULL);
             warn_if_changed(r, i);
-        } else if (r->scripts[i].precheck != PRECHECK_NONE) {
+        } else if (r->scripts.items[i].precheck != MIG_PRECHECK_NONE) {
             rc = use_precheck(r, i);
         } else {
             double t0 = now_seconds();
-            mig_sandbox *sb = r->scripts[i].loaded;
+            mig_sandbox *sb = mig_scripts_take_loaded(&r->scripts, i);
             char *msg = NULL;
             int made = MIGRATE_OK;
-            r->scripts[i].loaded = NULL;
             if (sb == NULL) {
                 mig_sandbox_config cfg = sandbox_config(r, i);
                 r->reloading = true;
-                made = mig_sandbox_new(&cfg, r->scripts[i].source, r->scripts[i].len, &sb, &msg);
+                made = mig_sandbox_new(&cfg, r->scripts.items[i].source, r->scripts.items[i].len, &sb, &msg);
                 r->reloading = false;
             }
             if (made != MIGRATE_OK) {
@@ -634,7 +529,7 @@ static int discover(run *r)
         if (mig_report_add(r->report, e->id, e->version, e->path) != MIGRATE_OK)
             rc = mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
     }
-    if (rc == MIGRATE_OK && (r->scripts = calloc(r->plan.count + 1, sizeof *r->scripts)) == NULL)
+    if (rc == MIGRATE_OK && mig_scripts_alloc(&r->scripts, r->plan.count) != MIGRATE_OK)
         rc = mig_errf(r->err, MIGRATE_ENOMEM, "out of memory");
     return rc;
 }
@@ -644,7 +539,7 @@ static int begin(run *r, const char *from, const char *to, const migrate_options
 {
     memset(r, 0, sizeof *r);
     mig_runstate_init(&r->st, warn_message, r, r->err);
-    r->vdir_fd = -1;
+    mig_scripts_init(&r->scripts);
     /* Nothing of opts past its version is read before the version is known. */
     int rc = mig_options_copy(opts, &r->o, r->err);
     r->report = mig_report_new(from, to, rc == MIGRATE_OK && r->o.dry_run);
@@ -660,14 +555,7 @@ static int finish(run *r, int rc, migrate_report **out)
 {
     if (rc != MIGRATE_OK && r->report != NULL)
         mig_report_fail(r->report, rc, r->err[0] ? r->err : migrate_strerror(rc));
-    if (r->vdir_fd >= 0)
-        close(r->vdir_fd);
-    for (size_t i = 0; r->scripts != NULL && i < r->plan.count; i++) {
-        free(r->scripts[i].source);
-        free(r->scripts[i].precheck_error);
-        mig_sandbox_free(r->scripts[i].loaded);
-    }
-    free(r->scripts);
+    mig_scripts_free(&r->scripts);
     mig_plan_free(&r->plan);
     mig_runstate_free(&r->st); /* releases the lock */
     for (size_t i = 0; r->roots != NULL && r->roots[i] != NULL; i++)
@@ -699,8 +587,6 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
         rc = mig_runstate_lock(&r.st, r.o.lock_timeout_ms);
     if (rc == MIGRATE_OK)
         rc = mig_runstate_protect(&r.st, r.roots);
-    if (rc == MIGRATE_OK && !r.o.dry_run)
-        mig_sweep_temps(r.st.state_path);
     if (rc == MIGRATE_OK)
         rc = mig_runstate_load(&r.st, r.o.recover_corrupt_state, r.o.dry_run);
     if (rc == MIGRATE_OK)

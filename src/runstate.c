@@ -124,6 +124,8 @@ static int move_corrupt_aside(mig_runstate *s, char *aside, size_t len)
 
 int mig_runstate_load(mig_runstate *s, bool recover_corrupt, bool dry_run)
 {
+    if (!dry_run)
+        mig_sweep_temps(s->state_path);
     int rc = mig_state_load(s->state_path, &s->state, s->err);
     if (rc != MIGRATE_ESTATE || !recover_corrupt)
         return rc;
