@@ -844,11 +844,13 @@ static int readonly_pairs(lua_State *L)
     return raw_pairs(L, lua_gettop(L));
 }
 
-/* `migration`: a read-only view of who this script is and what run it is in. */
+/* `migration`: a read-only view of who this script is and what run it is in.
+ * The proxy is a userdata, not a table: rawset() on a table proxy would
+ * store a field that shadows __index (rawset(migration, 'home', '/')). */
 static void open_migration(lua_State *L, const mig_sandbox *sb)
 {
     const mig_entry *e = sb->cfg.entry;
-    lua_newtable(L); /* the proxy */
+    lua_newuserdatauv(L, 0, 0); /* the proxy */
     lua_createtable(L, 0, 4);
     lua_createtable(L, 0, 7);
     lua_pushstring(L, e->id);

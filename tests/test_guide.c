@@ -357,7 +357,7 @@ static const char CHECK_EDITOR_FILES[] =
     "  local names = {}\n"
     "  for k, v in pairs(_G) do\n"
     "    if k ~= 'check' and k ~= 'migrate' then names[k] = true end\n"
-    "    if type(v) == 'table' and k ~= '_G' then -- migration too, through its __pairs\n"
+    "    if (type(v) == 'table' or k == 'migration') and k ~= '_G' then -- migration (a userdata) through its __pairs\n"
     "      for f in pairs(v) do names[k .. '.' .. f] = true end\n"
     "    end\n"
     "  end\n"

@@ -533,6 +533,11 @@ static void test_migration_table_describes_the_script(void **state)
               "  local n = 0 for _ in pairs(migration) do n = n + 1 end\n"
               "  assert(n == 6, n)\n" /* to_version is nil */
               "  assert(not pcall(function() migration.id = 'x' end))\n"
+              /* no raw way around it either: the home stays the run's */
+              "  local home = migration.home\n"
+              "  assert(not pcall(rawset, migration, 'home', '/'))\n"
+              "  assert(not pcall(setmetatable, migration, nil))\n"
+              "  assert(migration.home == home and home ~= '/')\n"
               "  return false, 'all good'\n"
               "end\n");
     migrate_report *r = NULL;
