@@ -16,7 +16,9 @@
  * flipper goes on until the script is done and it made MIN_FLIPS flips.
  * It prints the counts ("race iterations") that RELIABILITY.md quotes.
  *
- * usage: confine [--full]    (LOOPS 400; --full or REL_FULL=1: 4000) */
+ * usage: confine [--full | --loops N]   (LOOPS 400; --full or REL_FULL=1:
+ * 4000; make valgrind asks for a few, since memcheck runs one thread at a
+ * time and looks for memory errors on these paths, not for interleavings) */
 #include "rel.h"
 
 #include <errno.h>
@@ -177,6 +179,8 @@ static void put(const char *dir, const char *name, const char *content, mode_t m
 int main(int argc, char **argv)
 {
     int loops = rel_full(argc, argv) ? 4000 : 400;
+    if (argc == 3 && strcmp(argv[1], "--loops") == 0 && atoi(argv[2]) > 0)
+        loops = atoi(argv[2]);
     rel_world w;
     rel_world_init(&w, "confine", 600000);
     char *d = rel_fmt("%s/d", w.home), *alt = rel_fmt("%s/d_alt", w.home);
