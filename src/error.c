@@ -1,6 +1,7 @@
 /* error.c - return codes and error text, and growing arrays. */
 #include "internal.h"
 
+#include <lauxlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,16 @@ const char *mig_strerror(int errnum, char *buf, size_t len)
     /* _GNU_SOURCE selects the GNU strerror_r, which may return a static
      * string instead of filling buf. */
     return strerror_r(errnum, buf, len);
+}
+
+int mig_raise_at_caller(lua_State *L)
+{
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
 }
 
 void *mig_grow(void *items, size_t *cap, size_t size, size_t first)

@@ -32,6 +32,12 @@ int mig_errf(char *err, int code, const char *fmt, ...) __attribute__((format(pr
 /* strerror(errnum) without the thread-safety problem of strerror(). */
 const char *mig_strerror(int errnum, char *buf, size_t len);
 
+/* Raises the error value on top of L's stack; a string is first given the
+ * position of the script's call (level 1), as luaL_error would have, for
+ * an error raised where no script line is in view (inside a lua_pcall of
+ * the C function's own work, or a coroutine that wrap resumed). */
+int mig_raise_at_caller(lua_State *L);
+
 /* ---- Arrays ---------------------------------------------------------------- */
 
 /* Doubles the capacity *cap (0: nothing allocated yet; then `first`) of

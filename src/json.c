@@ -970,13 +970,8 @@ static int json_decode(lua_State *L)
     lua_pushlightuserdata(L, &d);
     status = lua_pcall(L, 1, 1, 0);
     cJSON_Delete(d.tree);
-    if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) {
-        /* raised inside decode_tree: add the script's position, as
-         * luaL_error does for errors raised here */
-        luaL_where(L, 1);
-        lua_insert(L, -2);
-        lua_concat(L, 2);
-    }
+    if (status == LUA_ERRRUN) /* raised inside decode_tree */
+        return mig_raise_at_caller(L);
     if (status != LUA_OK)
         return lua_error(L);
     return 1;

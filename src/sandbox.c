@@ -489,7 +489,8 @@ static void arm_argument(lua_State *L)
         arm_thread(co);
 }
 
-static int sb_cocreate(lua_State *L)
+/* A new thread for the function at 1, armed with the deadline, pushed. */
+static void push_armed_thread(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     check_fatal(L, 1);
@@ -497,6 +498,11 @@ static int sb_cocreate(lua_State *L)
     arm_thread(co);
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
+}
+
+static int sb_cocreate(lua_State *L)
+{
+    push_armed_thread(L);
     return 1;
 }
 
@@ -567,22 +573,12 @@ static int sb_wrap_call(lua_State *L)
         check_fatal(L, 1);
     }
     lua_settop(L, 2);
-    if (lua_type(L, 2) == LUA_TSTRING) { /* as the stock wrap: add where */
-        luaL_where(L, 1);
-        lua_insert(L, 2);
-        lua_concat(L, 2);
-    }
-    return lua_error(L);
+    return mig_raise_at_caller(L); /* as the stock wrap: add where */
 }
 
 static int sb_cowrap(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    check_fatal(L, 1);
-    lua_State *co = lua_newthread(L);
-    arm_thread(co);
-    lua_pushvalue(L, 1);
-    lua_xmove(L, co, 1);
+    push_armed_thread(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushcclosure(L, sb_wrap_call, 2);
     return 1;

@@ -923,12 +923,8 @@ static int yaml_decode(lua_State *L)
     if (d->have_event)
         yaml_event_delete(&d->event);
     yaml_parser_delete(&d->parser);
-    if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) {
-        /* raised inside decode_events: add the script's position */
-        luaL_where(L, 1);
-        lua_insert(L, -2);
-        lua_concat(L, 2);
-    }
+    if (status == LUA_ERRRUN) /* raised inside decode_events */
+        return mig_raise_at_caller(L);
     if (status != LUA_OK)
         return lua_error(L);
     return 1;
