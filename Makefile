@@ -97,7 +97,7 @@ $(BUILD)/.cmocka: vendor/deps.txt
 # A test is compiled and linked in one command from several sources, which -MMD
 # cannot give one .d each; it is rebuilt whenever the library archive is, and
 # that follows every header the library includes.
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/testutil.h tests/procfd.h $(BUILD)/libmigrate-test.a $(BUILD)/.cmocka
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/testutil.h tests/procfd.h tests/lua_formats.h $(BUILD)/libmigrate-test.a $(BUILD)/.cmocka
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -Wno-missing-prototypes $(CFLAGS) -O0 $(SANFLAGS) -D_GNU_SOURCE \
 	    -Iinclude -Isrc -Itests $(DEP_CFLAGS) -o $@ $< $(TEST_HELPERS) \

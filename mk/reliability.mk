@@ -49,7 +49,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := version state names json sandbox edit dotenv pattern yaml yaml_edit
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 # What the targets include besides the library (header-only, one translation unit each).
-FUZZ_HEADERS := tests/fuzz/fuzz_lua.h tests/fuzz/fuzz_tmp.h
+FUZZ_HEADERS := tests/fuzz/fuzz_lua.h tests/fuzz/fuzz_tmp.h tests/lua_formats.h
 FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -Wno-missing-prototypes -O1 -g \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude -Isrc

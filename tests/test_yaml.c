@@ -4,7 +4,7 @@
  * where, and the sandbox offers it lazily with fs.read_yaml/write_yaml. */
 #include "testutil.h"
 
-#include "internal.h"
+#include "lua_formats.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -17,15 +17,8 @@
 
 static int setup(void **state)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = tl_formats_state(TL_WITH_YAML);
     assert_non_null(L);
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_getfield(L, -1, "decode");
-    mig_open_yaml(L, -1);
-    lua_setglobal(L, "yaml");
-    lua_pop(L, 1);
-    lua_setglobal(L, "json");
     *state = L;
     return 0;
 }

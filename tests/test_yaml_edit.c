@@ -5,7 +5,7 @@
  * on whole config files. */
 #include "testutil.h"
 
-#include "internal.h"
+#include "lua_formats.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -20,15 +20,8 @@
  * yaml.encode as the encoder) as globals. */
 static lua_State *new_state(void)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = tl_formats_state(TL_WITH_YAML);
     assert_non_null(L);
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_getfield(L, -1, "decode");
-    mig_open_yaml(L, -1);
-    lua_setglobal(L, "yaml");
-    lua_pop(L, 1);
-    lua_setglobal(L, "json");
     mig_push_yaml_scan(L);
     lua_setglobal(L, "scan");
     const mig_embedded *src = mig_embedded_find("lua/yaml_edit.lua");

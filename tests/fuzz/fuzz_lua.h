@@ -6,7 +6,7 @@
 #ifndef FUZZ_LUA_H
 #define FUZZ_LUA_H
 
-#include "internal.h"
+#include "../lua_formats.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -16,28 +16,14 @@
 
 #define REQUIRE(cond) ((cond) ? (void)0 : abort())
 
-enum { FUZZ_WITH_YAML = 1, FUZZ_WITH_DOTENV = 2 };
+enum { FUZZ_WITH_YAML = TL_WITH_YAML, FUZZ_WITH_DOTENV = TL_WITH_DOTENV };
 
 /* A fresh state with the globals json and, per `with` (FUZZ_WITH_*), yaml
  * and dotenv; aborts when out of memory. */
 static inline lua_State *fuzz_lua_state(unsigned with)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = tl_formats_state(with);
     REQUIRE(L != NULL);
-    luaL_openlibs(L);
-    mig_open_json(L);
-    if (with & FUZZ_WITH_YAML) {
-        lua_getfield(L, -1, "decode");
-        mig_open_yaml(L, -1);
-        lua_setglobal(L, "yaml");
-        lua_pop(L, 1);
-    }
-    if (with & FUZZ_WITH_DOTENV) {
-        lua_pushvalue(L, -1);
-        mig_open_dotenv(L, false); /* replaces the copy of json */
-        lua_setglobal(L, "dotenv");
-    }
-    lua_setglobal(L, "json");
     return L;
 }
 

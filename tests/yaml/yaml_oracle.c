@@ -9,7 +9,7 @@
  *                               DIR/NNNN.expect; checks yaml.decode reads
  *                               each back itself (prints "N passed, N failed")
  */
-#include "internal.h"
+#include "../lua_formats.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -110,16 +110,9 @@ static const char VALUES[] =
 
 static lua_State *new_state(void)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = tl_formats_state(TL_WITH_YAML);
     if (L == NULL)
         exit(2);
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_getfield(L, -1, "decode");
-    mig_open_yaml(L, -1);
-    lua_setglobal(L, "yaml");
-    lua_pop(L, 1);
-    lua_setglobal(L, "json");
     return L;
 }
 

@@ -5,7 +5,7 @@
  * Globals: backend (lua/yaml_edit.lua's splicers), scan, json, yaml,
  * read(path), write(path, text). Usage: driver script.lua [args...]
  */
-#include "internal.h"
+#include "../lua_formats.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -40,14 +40,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s script.lua [args...]\n", argv[0]);
         return 2;
     }
-    lua_State *L = luaL_newstate();
-    luaL_openlibs(L);
-    mig_open_json(L);
-    lua_getfield(L, -1, "decode");
-    mig_open_yaml(L, -1);
-    lua_setglobal(L, "yaml");
-    lua_pop(L, 1);
-    lua_setglobal(L, "json");
+    lua_State *L = tl_formats_state(TL_WITH_YAML);
+    if (L == NULL)
+        return 2;
     lua_register(L, "read", l_read);
     lua_register(L, "write", l_write);
     mig_push_yaml_scan(L);
