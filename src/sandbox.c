@@ -1430,8 +1430,9 @@ int mig_stack_check(char *err)
     if (here <= (const char *)low || here > top)
         return MIGRATE_OK;
     size_t free_bytes = (size_t)(here - (const char *)low);
+    bool main_thread = gettid() == getpid();
     struct rlimit limit;
-    if (gettid() == getpid() && getrlimit(RLIMIT_STACK, &limit) == 0) {
+    if (main_thread && getrlimit(RLIMIT_STACK, &limit) == 0) {
         if (limit.rlim_cur == RLIM_INFINITY)
             return MIGRATE_OK;
         size_t used = (size_t)(top - here);
@@ -1443,7 +1444,7 @@ int mig_stack_check(char *err)
                     "the calling thread has %zu KiB of stack free; migrate_run() needs %zu KiB "
                     "(give the thread a stack of at least MIGRATE_MIN_STACK, %u KiB%s)",
                     free_bytes >> 10, (size_t)STACK_NEEDED >> 10, MIGRATE_MIN_STACK >> 10,
-                    gettid() == getpid() ? ": this is the main thread, raise RLIMIT_STACK" : "");
+                    main_thread ? ": this is the main thread, raise RLIMIT_STACK" : "");
 }
 
 size_t mig_sandbox_footprint(const mig_sandbox *sb)

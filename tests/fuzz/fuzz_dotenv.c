@@ -45,7 +45,7 @@ static const char EDITS[] =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fuzz_lua_check(FUZZ_WITH_DOTENV, EDITS, sizeof EDITS - 1, "=edits", "dotenv edits", data,
+    fuzz_lua_check(TL_WITH_DOTENV, EDITS, sizeof EDITS - 1, "=edits", "dotenv edits", data,
                    size);
     return 0;
 }

@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t ops_len = size - 1 - text_len - (end != NULL);
     if (ops_len > 60)
         ops_len = 60; /* bounded work per input */
-    lua_State *L = fuzz_lua_state(FUZZ_WITH_DOTENV);
+    lua_State *L = fuzz_lua_state(TL_WITH_DOTENV);
     char prologue[256];
     snprintf(prologue, sizeof prologue, "return %s", backend);
     REQUIRE(luaL_loadstring(L, EDITS) == LUA_OK);

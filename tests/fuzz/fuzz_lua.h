@@ -16,9 +16,7 @@
 
 #define REQUIRE(cond) ((cond) ? (void)0 : abort())
 
-enum { FUZZ_WITH_YAML = TL_WITH_YAML, FUZZ_WITH_DOTENV = TL_WITH_DOTENV };
-
-/* A fresh state with the globals json and, per `with` (FUZZ_WITH_*), yaml
+/* A fresh state with the globals json and, per `with` (TL_WITH_*), yaml
  * and dotenv; aborts when out of memory. */
 static inline lua_State *fuzz_lua_state(unsigned with)
 {

@@ -24,7 +24,7 @@ static const char ROUND_TRIP[] =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fuzz_lua_check(FUZZ_WITH_YAML, ROUND_TRIP, sizeof ROUND_TRIP - 1, "=round_trip",
+    fuzz_lua_check(TL_WITH_YAML, ROUND_TRIP, sizeof ROUND_TRIP - 1, "=round_trip",
                    "yaml round trip", data, size);
     return 0;
 }

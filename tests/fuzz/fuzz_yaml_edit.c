@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *nul = memchr(data, 0, size);
     size_t text_len = nul ? (size_t)(nul - data) : size;
-    lua_State *L = fuzz_lua_state(FUZZ_WITH_YAML);
+    lua_State *L = fuzz_lua_state(TL_WITH_YAML);
     if (luaL_loadbufferx(L, EDITS, sizeof EDITS - 1, "=edits", "t") != LUA_OK)
         abort();
     lua_pushlstring(L, (const char *)data, text_len);

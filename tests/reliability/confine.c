@@ -179,8 +179,9 @@ static void put(const char *dir, const char *name, const char *content, mode_t m
 int main(int argc, char **argv)
 {
     int loops = rel_full(argc, argv) ? 4000 : 400;
-    if (argc == 3 && strcmp(argv[1], "--loops") == 0 && atoi(argv[2]) > 0)
-        loops = atoi(argv[2]);
+    int asked = argc == 3 && strcmp(argv[1], "--loops") == 0 ? atoi(argv[2]) : 0;
+    if (asked > 0)
+        loops = asked;
     rel_world w;
     rel_world_init(&w, "confine", 600000);
     char *d = rel_fmt("%s/d", w.home), *alt = rel_fmt("%s/d_alt", w.home);
