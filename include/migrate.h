@@ -152,7 +152,46 @@ typedef struct migrate_result {
     migrate_outcome outcome; /* what happened to it; migrate_outcome_name() */
     const char *error;   /* FAILED: id, path, function, Lua error, traceback; else NULL */
     double seconds;      /* wall time spent in this migration's Lua */
+    /* The outcome is the rehearsal's (opts.rehearse, SPEC §4.6): a preview
+     * (dry_run with rehearse), or a rehearsal that failed, so that the
+     * upgrade was refused and nothing was written. PENDING then means "the
+     * rehearsal applied it". false after a real run. */
+    bool rehearsal;
 } migrate_result;
+
+/* What one migration changed in the rehearsal (SPEC §4.6), in the order it
+ * did it: applying them in order to the files as they were gives the files
+ * as the rehearsal left them. */
+typedef enum migrate_change_kind {
+    MIGRATE_CHANGE_CREATED,  /* a file (fs.write, fs.copy), directory (fs.mkdir) or symlink appeared */
+    MIGRATE_CHANGE_MODIFIED, /* a file's content was replaced (and maybe its mode) */
+    MIGRATE_CHANGE_REMOVED,  /* path went, and all under it (fs.remove, fs.remove_tree) */
+    MIGRATE_CHANGE_RENAMED,  /* from moved to path (fs.rename), replacing what was there */
+    MIGRATE_CHANGE_MODE      /* path's permission bits, old_mode to mode (fs.chmod) */
+} migrate_change_kind;
+
+/* "created", "modified", "removed", "renamed", "mode"; "unknown" else. */
+MIGRATE_EXTERN const char *migrate_change_kind_name(migrate_change_kind kind);
+
+/* A file's diff is kept when both texts are at most this big and hold no
+ * NUL byte (else diff is NULL and size says how big the new file is). */
+#define MIGRATE_MAX_DIFF_BYTES ((size_t)1 << 20)
+
+/* One change; owned by its report, like migrate_result. Paths are
+ * absolute, with symlinks resolved (the real place the change is at). */
+typedef struct migrate_change {
+    migrate_change_kind kind;
+    const char *path;     /* where */
+    const char *type;     /* "file", "dir" or "link": what path is (was, for REMOVED) */
+    const char *from;     /* RENAMED: the old path; a file fs.copy made: its source; else NULL */
+    const char *target;   /* a created link's target, as given; else NULL */
+    int mode;             /* CREATED, MODIFIED, MODE: the permission bits after; else -1 */
+    int old_mode;         /* MODIFIED, MODE: the bits before; else -1 */
+    const char *diff;     /* CREATED/MODIFIED file: unified diff ("--- old" / "+++ new",
+                           * "/dev/null" for a new file); NULL when content did not
+                           * change, or is binary or over MIGRATE_MAX_DIFF_BYTES */
+    uint64_t size;        /* CREATED/MODIFIED file: its size after */
+} migrate_change;
 
 /* Text a script hands the library (a `return false, reason`, an error it
  * raised, a warning) is kept in the report, and in its JSON, up to
@@ -181,6 +220,7 @@ typedef struct migrate_event {
     const migrate_result *migration;   /* START, DONE, LOG; else NULL */
     int level;                         /* LOG: MIGRATE_LOG_INFO/WARN/ERROR */
     const char *message;               /* LOG, WARNING; else NULL */
+    bool rehearsal;                    /* START, DONE, LOG: sent from the rehearsal (SPEC §4.6) */
 } migrate_event;
 
 /* Called synchronously from inside migrate_run(), on the calling thread,
@@ -390,6 +430,15 @@ MIGRATE_EXTERN const char *migrate_report_warning(const migrate_report *r, size_
  * "failed" when a migration failed (MIGRATE_EFAILED, or its effect could
  * not be recorded), and "error" for every other code. */
 MIGRATE_EXTERN char *migrate_report_json(const migrate_report *r);
+
+/* Number of changes migration i made in the rehearsal: with opts.rehearse,
+ * those of each migration the rehearsal ran (0 for every migration of a run
+ * without it, and for i out of range). */
+MIGRATE_EXTERN size_t migrate_result_change_count(const migrate_report *r, size_t i);
+
+/* Change j of migration i, in the order they were made; NULL out of range. */
+MIGRATE_EXTERN const migrate_change *migrate_result_change(const migrate_report *r, size_t i,
+                                                           size_t j);
 
 /* Frees a report and everything it owns (every migrate_result and string
  * read from it, except migrate_report_json()'s); NULL is fine. */

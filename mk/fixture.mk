@@ -3,7 +3,7 @@
 all: $(BUILD)/migrate-fixture
 
 $(BUILD)/migrate-fixture: tools/fixture.c $(BUILD)/libmigrate.a
-	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude $(DEP_CFLAGS) -o $@ $< \
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Isrc $(DEP_CFLAGS) -o $@ $< \
 	    $(BUILD)/libmigrate.a $(DEP_LIBS) -lm
 
 # The suite of `make test`: tests/fixtures, coverage of migrations/, and

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -70,7 +71,8 @@ enum {
     NUL_IN_PATH = -3,
     OUTSIDE = -4,
     PROTECTED = -5,
-    CHANGED = -6
+    CHANGED = -6,
+    VIEW_FULL = MIG_VIEW_FULL
 };
 
 typedef enum link_mode {
@@ -122,6 +124,9 @@ static const char *error_text(int err, char *buf, size_t len)
     case OUTSIDE: return "outside allowed roots";
     case PROTECTED: return "the migration state is not writable from a script";
     case CHANGED: return "changed while being resolved (a directory was moved or swapped)";
+    case VIEW_FULL: return "the rehearsal's copy-on-write view is full (it holds at most "
+                           "opts.rehearsal_memory_limit bytes; raise it, or rehearse fewer "
+                           "migrations at once)";
     default: return mig_strerror(err, buf, len);
     }
 }
@@ -1060,16 +1065,707 @@ void mig_path_normalize(const char *path, char *out)
     out[len] = '\0';
 }
 
+/* ---- The real files, for the rehearsal's view -------------------------------- */
+
+/* Whether the first len bytes of path (a resolver's out: "" is "/") lie in
+ * an allowed root (or are one). */
+static bool in_roots(const mig_fsenv *env, const char *path, size_t len)
+{
+    for (const char *const *root = env->roots; root != NULL && *root != NULL; root++) {
+        size_t n = root_length(*root);
+        if (len >= n && memcmp(path, *root, n) == 0 && (len == n || path[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
+static bool is_a_root(const mig_fsenv *env, const char *path, size_t len)
+{
+    for (const char *const *root = env->roots; root != NULL && *root != NULL; root++) {
+        size_t n = root_length(*root);
+        if (len == n && memcmp(path, *root, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Resolves a symlink-free absolute path of the real files for the view,
+ * the final component not followed. Above the roots, by name (nothing is
+ * done there); inside them, through the confined resolution, so that a
+ * component swapped for a link since the view looked at it cannot lead
+ * out. *r is malloc'd; release with disk_done(). */
+static int disk_locate(const mig_fsenv *env, const char *path, resolver **r, target *t)
+{
+    *t = (target){.dir = -1, .fd = -1};
+    *r = malloc(sizeof **r);
+    if (*r == NULL)
+        return ENOMEM;
+    t->r = *r;
+    if (snprintf((*r)->path, PATH_MAX, "%s", path) >= PATH_MAX)
+        return ENAMETOOLONG;
+    int err = resolve_target(env, *r, KEEP_FINAL, t);
+    if (err == 0 && t->fd < 0)
+        err = t->parent_err != 0 ? t->parent_err : ENOENT;
+    return err;
+}
+
+static void disk_done(resolver *r, target *t)
+{
+    target_release(t);
+    free(r);
+}
+
+int mig_fs_disk_lstat(const mig_fsenv *env, const char *path, struct stat *st, char *link,
+                      size_t link_size)
+{
+    ssize_t n = 0;
+    int err = 0;
+    if (!in_roots(env, path, strcmp(path, "/") == 0 ? 0 : strlen(path))) {
+        if (lstat(path, st) != 0)
+            return errno;
+        if (S_ISLNK(st->st_mode) && (n = readlink(path, link, link_size)) < 0)
+            return errno;
+    } else {
+        resolver *r;
+        target t;
+        err = disk_locate(env, path, &r, &t);
+        if (err == 0) {
+            *st = t.st;
+            if (S_ISLNK(st->st_mode) && (n = readlinkat(t.fd, "", link, link_size)) < 0)
+                err = errno;
+        }
+        disk_done(r, &t);
+    }
+    if (err == 0 && S_ISLNK(st->st_mode)) {
+        if ((size_t)n >= link_size)
+            return ENAMETOOLONG;
+        link[n] = '\0';
+    }
+    return err;
+}
+
+int mig_fs_disk_read(const mig_fsenv *env, const char *path, size_t max, char **out, size_t *len)
+{
+    resolver *r;
+    target t;
+    int in = -1;
+    struct stat st;
+    *out = NULL;
+    int err = disk_locate(env, path, &r, &t);
+    if (err == 0)
+        err = open_file(&t, &in, &st);
+    disk_done(r, &t);
+    if (err != 0)
+        return err;
+    if ((uintmax_t)st.st_size > max) {
+        close(in);
+        return EFBIG;
+    }
+    char *buf = malloc(max + 1 < (size_t)st.st_size + 4097 ? max + 1 : (size_t)st.st_size + 4097);
+    size_t room = max + 1 < (size_t)st.st_size + 4097 ? max + 1 : (size_t)st.st_size + 4097;
+    off_t size;
+    if (buf == NULL) {
+        close(in);
+        return ENOMEM;
+    }
+    if ((err = read_into(in, &st, buf, room, len, &size)) == 0 && *len == room)
+        err = EFBIG; /* grew past what we read: not a diff we can show */
+    if (err != 0) {
+        free(buf);
+        return err;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* Calls fn for each name in the real directory path (no "." or ".."),
+ * until it returns true. */
+static int disk_each_name(const mig_fsenv *env, const char *path,
+                          bool (*fn)(void *ctx, const char *name), void *ctx)
+{
+    resolver *r;
+    target t;
+    int err = disk_locate(env, path, &r, &t);
+    DIR *dir = NULL;
+    if (err == 0 && !S_ISDIR(t.st.st_mode))
+        err = ENOTDIR;
+    if (err == 0) {
+        int fd = openat(t.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+            err = errno;
+            if (fd >= 0)
+                close(fd);
+        }
+    }
+    disk_done(r, &t);
+    for (struct dirent *e; dir != NULL && (errno = 0, e = readdir(dir)) != NULL;) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && fn(ctx, e->d_name))
+            break;
+    }
+    if (dir != NULL)
+        closedir(dir);
+    return err;
+}
+
+/* ---- The rehearsal's view: resolution -------------------------------------- */
+
+/* What a path resolved to in the view: the counterpart of target. */
+typedef struct vtarget {
+    resolver *r;          /* r->out: the resolved path ("" for "/") */
+    mig_vnode *dir;       /* the directory holding name (the last one that exists) */
+    mig_vnode *node;      /* the entry; NULL when missing */
+    char name[NAME_MAX + 1];
+    bool is_root;
+    bool dir_wanted;
+    int parent_err;
+} vtarget;
+
+/* out without its last k components. */
+static size_t strip_components(const char *out, size_t len, int k)
+{
+    while (k-- > 0) {
+        while (len > 0 && out[len - 1] != '/')
+            len--;
+        if (len > 0)
+            len--;
+    }
+    return len;
+}
+
+/* The walk of walk(), over the view's nodes instead of descriptors: the
+ * same components, links spliced the same way, the same answers. */
+static int view_walk(const mig_fsenv *env, resolver *r, link_mode how, vtarget *t)
+{
+    mig_view *v = env->view;
+    mig_vnode *cur = mig_view_root(v);
+    *t = (vtarget){.r = r};
+    r->links = 0;
+    memcpy(r->rest, r->path, strlen(r->path) + 1);
+    r->out_len = 0;
+    r->out[0] = '\0';
+    r->missing = 0;
+    bool ends_dir = true;
+    size_t pos = 0, len;
+    const char *name;
+    int err;
+    while (next_component(r->rest, &pos, &name, &len)) {
+        size_t after = pos + strspn(r->rest + pos, "/");
+        bool last = r->rest[after] == '\0';
+        if (last && after > pos)
+            t->dir_wanted = true;
+        ends_dir = last;
+        if (len == 1 && name[0] == '.')
+            continue;
+        if (len == 2 && name[0] == '.' && name[1] == '.') {
+            if (r->missing > 0) {
+                pop_component(r);
+                r->missing--;
+            } else if (r->out_len > 0) {
+                pop_component(r);
+                cur = cur->parent;
+            }
+            continue;
+        }
+        ends_dir = false;
+        if ((err = push_component(r, name, len)) != 0)
+            return err;
+        if (r->missing > 0) {
+            r->missing++;
+            continue;
+        }
+        mig_vnode *child;
+        if ((err = mig_view_child(v, env, cur, r->out + r->out_len - len, &child)) != 0)
+            return err;
+        if (child == NULL) {
+            r->missing = 1;
+            r->missing_err = ENOENT;
+            continue;
+        }
+        if (child->kind == MIG_VN_LINK && !(last && how == KEEP_FINAL)) {
+            size_t n = strlen(child->link);
+            if (n >= PATH_MAX)
+                return ENAMETOOLONG;
+            memcpy(r->link, child->link, n);
+            if ((err = splice_link(r, &pos, (ssize_t)n)) != 0)
+                return err;
+            if (r->link[0] == '/')
+                cur = mig_view_root(v);
+            ends_dir = true; /* unless the target names more */
+            continue;
+        }
+        if (last) {
+            t->node = child;
+            break;
+        }
+        if (child->kind == MIG_VN_DIR) {
+            cur = child;
+            continue;
+        }
+        r->missing = 1;
+        r->missing_err = ENOTDIR;
+    }
+    size_t holder;
+    if (ends_dir && r->missing == 0) {
+        t->dir_wanted = true;
+        t->node = cur;
+        t->dir = cur->parent != NULL ? cur->parent : cur;
+        if (is_a_root(env, r->out, r->out_len)) {
+            t->is_root = true;
+            strcpy(t->name, ".");
+            return 0;
+        }
+        holder = strip_components(r->out, r->out_len, 1);
+    } else {
+        t->dir = cur;
+        if (r->missing > 1)
+            t->parent_err = r->missing_err;
+        holder = strip_components(r->out, r->out_len, r->missing > 1 ? r->missing : 1);
+    }
+    if (r->out_len == 0 || !in_roots(env, r->out, holder))
+        return OUTSIDE;
+    const char *slash = strrchr(r->out, '/');
+    strcpy(t->name, slash != NULL ? slash + 1 : r->out);
+    return 0;
+}
+
+static int view_locate(lua_State *L, target *t, link_mode how, vtarget *vt)
+{
+    return view_walk(fs_env(L), t->r, how, vt);
+}
+
+static bool has_id(const mig_vnode *n)
+{
+    return n != NULL && (n->dev != 0 || n->ino != 0);
+}
+
+static bool node_is(const mig_vnode *n, dev_t dev, ino_t ino)
+{
+    return has_id(n) && n->dev == dev && n->ino == ino;
+}
+
+static bool stat_is(const char *path, const mig_vnode *n)
+{
+    struct stat st;
+    return has_id(n) && stat(path, &st) == 0 && node_is(n, st.st_dev, st.st_ino);
+}
+
+/* protected_target() for the view: path is the entry's resolved path, dir
+ * the node holding it, node the entry or NULL. By the same identities
+ * (those of the real entries the nodes mirror) and the same spellings. */
+static bool view_protected(const mig_fsenv *env, const char *path, const mig_vnode *dir,
+                           const mig_vnode *node, const char *name, bool ancestors)
+{
+    bool is_dir = node != NULL && node->kind == MIG_VN_DIR;
+    const mig_protection *p = env->protection;
+    if (p != NULL && node_is(dir, p->dir.dev, p->dir.ino)) {
+        if (strncmp(name, p->temp_prefix, strlen(p->temp_prefix)) == 0)
+            return true;
+        for (const char *const *n = p->names; *n != NULL; n++)
+            if (strcmp(name, *n) == 0)
+                return true;
+    }
+    for (size_t i = 0; p != NULL && i < p->n_files; i++)
+        if (node_is(node, p->files[i].dev, p->files[i].ino))
+            return true;
+    for (size_t i = 0; p != NULL && ancestors && is_dir && i < p->n_ancestors; i++)
+        if (node_is(node, p->ancestors[i].dev, p->ancestors[i].ino))
+            return true;
+    size_t plen = strlen(path);
+    size_t parent_len = strip_components(path, plen, 1);
+    for (const char *const *pp = env->protected_paths; pp != NULL && *pp != NULL; pp++) {
+        const char *slash = strrchr(*pp, '/');
+        if (slash == NULL)
+            continue;
+        const char *base = slash + 1;
+        size_t dlen = (size_t)(slash - *pp);
+        bool same_name = strcmp(name, base) == 0 || is_temp_name(name, base);
+        if (strcmp(path, *pp) == 0 || stat_is(*pp, node))
+            return true;
+        if (same_name && dlen == parent_len && memcmp(*pp, path, dlen) == 0)
+            return true;
+        char pdir[PATH_MAX];
+        if (dlen >= sizeof pdir)
+            continue;
+        memcpy(pdir, *pp, dlen);
+        pdir[dlen] = '\0';
+        if (same_name && stat_is(dlen > 0 ? pdir : "/", dir))
+            return true;
+        if (!ancestors || !is_dir)
+            continue;
+        if (plen == 0 || (strncmp(*pp, path, plen) == 0 && (*pp)[plen] == '/'))
+            return true;
+        /* Each directory on the protected path, up to "/", by identity. */
+        for (;;) {
+            if (stat_is(pdir[0] ? pdir : "/", node))
+                return true;
+            char *up = strrchr(pdir, '/');
+            if (up == NULL || pdir[0] == '\0')
+                break;
+            *up = '\0';
+        }
+    }
+    return false;
+}
+
+static bool vt_protected(const mig_fsenv *env, const vtarget *t, bool ancestors)
+{
+    return view_protected(env, t->r->out, t->dir, t->node, t->name, ancestors);
+}
+
+/* ---- The rehearsal's view: acting ------------------------------------------- */
+
+static const char *node_type(const mig_vnode *n)
+{
+    return n->kind == MIG_VN_DIR ? "dir" : n->kind == MIG_VN_LINK ? "link" : "file";
+}
+
+static const char *shown_path(const char *out)
+{
+    return out[0] != '\0' ? out : "/";
+}
+
+/* want_file() for the view. */
+static int view_want_file(const vtarget *t)
+{
+    if (t->node == NULL)
+        return t->parent_err != 0 ? t->parent_err : ENOENT;
+    if (t->node->kind == MIG_VN_DIR)
+        return EISDIR;
+    if (t->node->kind != MIG_VN_FILE)
+        return NOT_REGULAR;
+    return t->dir_wanted ? ENOTDIR : 0;
+}
+
+/* want_new_file() for the view. */
+static int view_want_new_file(const mig_fsenv *env, const vtarget *t)
+{
+    if (t->parent_err != 0)
+        return t->parent_err;
+    if (t->is_root || (t->node != NULL && t->node->kind == MIG_VN_DIR) || t->dir_wanted)
+        return EISDIR;
+    return vt_protected(env, t, false) ? PROTECTED : 0;
+}
+
+/* Gives the file at t (made if missing) new content: a blob, or the real
+ * file at disk (fs.copy of one the view has not changed); from: the copy's
+ * source. Journaled as created or modified. */
+static int view_set_file(const mig_fsenv *env, vtarget *t, mig_blob *blob, const char *disk,
+                         uint64_t size, int mode, const char *from)
+{
+    mig_view *v = env->view;
+    mig_vnode *n = t->node != NULL && t->node->kind == MIG_VN_FILE ? t->node : NULL;
+    if (mode < 0)
+        mode = n != NULL ? (int)(n->mode & 01777) : (int)(0644 & ~mig_view_umask(v));
+    mig_vchange c = {
+        .kind = n != NULL ? MIGRATE_CHANGE_MODIFIED : MIGRATE_CHANGE_CREATED,
+        .type = "file",
+        .path = t->r->out,
+        .from = (char *)from,
+        .mode = mode,
+        .old_mode = n != NULL ? (int)n->mode : -1,
+        .size = size,
+        .old_blob = n != NULL ? n->blob : NULL,
+        .old_disk = n != NULL && n->blob == NULL ? n->backing : NULL,
+        .new_blob = blob,
+        .new_disk = (char *)disk,
+    };
+    int err = mig_view_log(v, &c);
+    if (err == 0 && n == NULL)
+        err = mig_view_put(v, t->dir, t->name, MIG_VN_FILE, &n);
+    char *keep = NULL;
+    if (err == 0 && disk != NULL && (err = mig_view_set_string(v, &keep, disk)) == 0) {
+        mig_view_set_string(v, &n->backing, NULL);
+        n->backing = keep;
+    } else if (err == 0) {
+        mig_view_set_string(v, &n->backing, NULL);
+    }
+    if (err != 0)
+        return err;
+    mig_view_blob_drop(v, n->blob);
+    n->blob = mig_view_blob_ref(blob);
+    n->size = size;
+    n->mode = (unsigned)mode;
+    n->mtime = (int64_t)time(NULL);
+    t->node = n;
+    return 0;
+}
+
+static int view_write(const mig_fsenv *env, vtarget *t, const char *data, size_t len, int mode)
+{
+    int err = view_want_new_file(env, t);
+    mig_blob *blob = err == 0 ? mig_view_blob(env->view, data, len, &err) : NULL;
+    if (err == 0)
+        err = view_set_file(env, t, blob, NULL, len, mode, NULL);
+    mig_view_blob_drop(env->view, blob);
+    return err;
+}
+
+/* fs.copy in the view: the destination shares the source's bytes. */
+static int view_copy(const mig_fsenv *env, vtarget *src, vtarget *dst, int *side)
+{
+    *side = 1;
+    int err = view_want_file(src);
+    if (err != 0)
+        return err;
+    *side = 2;
+    if ((err = view_want_new_file(env, dst)) != 0)
+        return err;
+    mig_vnode *s = src->node;
+    if (dst->node == s)
+        return 0; /* onto itself: the same bytes */
+    int mode = (int)(s->mode & 07777 & ~SETID_BITS);
+    return view_set_file(env, dst, s->blob, s->blob == NULL ? s->backing : NULL,
+                         s->blob != NULL ? s->blob->len : s->size, mode,
+                         shown_path(src->r->out));
+}
+
+typedef struct unhidden {
+    const mig_vnode *dir;
+    bool found;
+} unhidden;
+
+static bool note_unhidden(void *ctx, const char *name)
+{
+    unhidden *u = ctx;
+    for (size_t i = 0; i < u->dir->nkids; i++)
+        if (strcmp(u->dir->kids[i]->name, name) == 0)
+            return false; /* its node decides */
+    u->found = true;
+    return true;
+}
+
+/* Whether a directory of the view holds anything. */
+static int view_is_empty(const mig_fsenv *env, const mig_vnode *dir, bool *empty)
+{
+    for (size_t i = 0; i < dir->nkids; i++)
+        if (dir->kids[i]->kind != MIG_VN_GONE) {
+            *empty = false;
+            return 0;
+        }
+    unhidden u = {dir, false};
+    int err = dir->backing != NULL ? disk_each_name(env, dir->backing, note_unhidden, &u) : 0;
+    *empty = !u.found;
+    return err;
+}
+
+static int view_remove(const mig_fsenv *env, vtarget *t, bool tree)
+{
+    mig_vnode *n = t->node;
+    if (n == NULL)
+        return t->parent_err == ENOTDIR ? ENOTDIR : 0;
+    if (vt_protected(env, t, true))
+        return PROTECTED;
+    if (t->is_root)
+        return EBUSY;
+    bool is_dir = n->kind == MIG_VN_DIR;
+    if (t->dir_wanted && !is_dir)
+        return ENOTDIR;
+    if (is_dir && !tree) {
+        bool empty;
+        int err = view_is_empty(env, n, &empty);
+        if (err != 0)
+            return err;
+        if (!empty)
+            return ENOTEMPTY;
+    }
+    mig_vchange c = {.kind = MIGRATE_CHANGE_REMOVED, .type = node_type(n), .path = t->r->out,
+                     .mode = -1, .old_mode = -1};
+    int err = mig_view_log(env->view, &c);
+    return err != 0 ? err : mig_view_remove(env->view, n);
+}
+
+/* The device a node lives on: its own, or the nearest mirrored ancestor's. */
+static dev_t node_dev(const mig_vnode *n)
+{
+    while (n != NULL && !has_id(n))
+        n = n->parent;
+    return n != NULL ? n->dev : 0;
+}
+
+/* rename(2)'s rules, on the view. */
+static int view_rename(const mig_fsenv *env, vtarget *src, vtarget *dst)
+{
+    mig_vnode *s = src->node, *d = dst->node;
+    if (src->parent_err != 0 || dst->parent_err != 0)
+        return src->parent_err != 0 ? src->parent_err : dst->parent_err;
+    if (s == NULL)
+        return ENOENT;
+    bool s_dir = s->kind == MIG_VN_DIR;
+    if ((src->dir_wanted || dst->dir_wanted) && !s_dir)
+        return ENOTDIR;
+    if (s == d)
+        return 0;
+    for (const mig_vnode *up = dst->dir; s_dir && up != NULL; up = up->parent)
+        if (up == s)
+            return EINVAL; /* into itself */
+    if (d != NULL && s_dir && d->kind != MIG_VN_DIR)
+        return ENOTDIR;
+    if (d != NULL && !s_dir && d->kind == MIG_VN_DIR)
+        return EISDIR;
+    if (d != NULL && s_dir) {
+        bool empty;
+        int err = view_is_empty(env, d, &empty);
+        if (err != 0)
+            return err;
+        if (!empty)
+            return ENOTEMPTY;
+    }
+    if (node_dev(s) != node_dev(dst->dir))
+        return EXDEV;
+    mig_vchange c = {.kind = MIGRATE_CHANGE_RENAMED, .type = node_type(s), .path = dst->r->out,
+                     .from = (char *)shown_path(src->r->out), .mode = -1, .old_mode = -1};
+    int err = mig_view_log(env->view, &c);
+    return err != 0 ? err : mig_view_move(env->view, s, dst->dir, dst->name);
+}
+
+/* One step of mkdir -p in the view, as mkdir_step() does on disk. */
+static int view_mkdir_step(const mig_fsenv *env, vtarget *t, mode_t mode, bool *done)
+{
+    *done = false;
+    resolver *r = t->r;
+    if (t->node != NULL) {
+        *done = true;
+        return t->node->kind == MIG_VN_DIR ? 0 : ENOTDIR;
+    }
+    if (r->missing_err == ENOTDIR && r->missing > 1)
+        return ENOTDIR;
+    size_t end = strip_components(r->out, r->out_len, r->missing - 1);
+    size_t start = end;
+    while (start > 0 && r->out[start - 1] != '/')
+        start--;
+    if (end - start > NAME_MAX)
+        return ENAMETOOLONG;
+    char name[NAME_MAX + 1];
+    memcpy(name, r->out + start, end - start);
+    name[end - start] = '\0';
+    char saved = r->out[end];
+    r->out[end] = '\0';
+    int err = view_protected(env, r->out, t->dir, NULL, name, false) ? PROTECTED : 0;
+    mig_vnode *n = NULL;
+    mig_vchange c = {.kind = MIGRATE_CHANGE_CREATED, .type = "dir", .path = r->out,
+                     .mode = (int)(mode & ~mig_view_umask(env->view) & 07777), .old_mode = -1};
+    if (err == 0)
+        err = mig_view_log(env->view, &c);
+    r->out[end] = saved;
+    if (err == 0 && (err = mig_view_put(env->view, t->dir, name, MIG_VN_DIR, &n)) == 0) {
+        n->mode = (unsigned)c.mode;
+        n->size = 4096;
+    }
+    return err;
+}
+
+static int view_symlink(const mig_fsenv *env, const char *text, vtarget *link, int *side)
+{
+    /* Where it would point must resolve, as check_link_target() asks. */
+    resolver *r = malloc(sizeof *r);
+    if (r == NULL)
+        return ENOMEM;
+    const char *dir = link->r->out;
+    const char *slash = strrchr(dir, '/');
+    size_t dlen = slash == NULL ? 0 : (size_t)(slash - dir);
+    int n = text[0] == '/' ? snprintf(r->path, PATH_MAX, "%s", text)
+                           : snprintf(r->path, PATH_MAX, "%.*s/%s", (int)dlen, dir, text);
+    vtarget pointee;
+    int err = n < 0 || n >= PATH_MAX ? ENAMETOOLONG : view_walk(env, r, FOLLOW, &pointee);
+    free(r);
+    *side = 1;
+    if (err != 0)
+        return err;
+    *side = 2;
+    if (link->parent_err != 0)
+        return link->parent_err;
+    if (link->is_root || link->node != NULL)
+        return EEXIST;
+    if (link->dir_wanted)
+        return ENOENT;
+    if (vt_protected(env, link, false))
+        return PROTECTED;
+    mig_vchange c = {.kind = MIGRATE_CHANGE_CREATED, .type = "link", .path = link->r->out,
+                     .target = (char *)text, .mode = -1, .old_mode = -1};
+    mig_vnode *made;
+    if ((err = mig_view_log(env->view, &c)) != 0 ||
+        (err = mig_view_put(env->view, link->dir, link->name, MIG_VN_LINK, &made)) != 0)
+        return err;
+    made->mode = 0777;
+    made->size = strlen(text);
+    return mig_view_set_string(env->view, &made->link, text);
+}
+
+static int view_chmod(const mig_fsenv *env, vtarget *t, mode_t mode)
+{
+    mig_vnode *n = t->node;
+    if (n == NULL)
+        return t->parent_err != 0 ? t->parent_err : ENOENT;
+    if (vt_protected(env, t, true))
+        return PROTECTED;
+    if (n->mode == mode)
+        return 0;
+    mig_vchange c = {.kind = MIGRATE_CHANGE_MODE, .type = node_type(n),
+                     .path = (char *)shown_path(t->r->out), .mode = (int)mode,
+                     .old_mode = (int)n->mode};
+    int err = mig_view_log(env->view, &c);
+    if (err == 0)
+        n->mode = mode;
+    return err;
+}
+
+static int list_names(lua_State *L, target *t, listing *ls, link_mode how);
+
+/* fs.list in the view: the real directory's names (read as fs.list reads
+ * them, into Lua memory) merged with the nodes', sorted. */
+static int view_list(lua_State *L, target *t, vtarget *vt)
+{
+    mig_vnode *dir = vt->node;
+    listing ls = {0};
+    if (dir->backing != NULL) {
+        if (snprintf(t->r->path, PATH_MAX, "%s", dir->backing) >= PATH_MAX)
+            return ENAMETOOLONG;
+        int err = list_names(L, t, &ls, KEEP_FINAL);
+        if (err != 0)
+            return err;
+    }
+    lua_createtable(L, (int)(ls.count < INT_MAX ? ls.count : INT_MAX), 0);
+    size_t i = 0, k = 0;
+    lua_Integer at = 1;
+    while (i < ls.count || k < dir->nkids) {
+        int c = i == ls.count      ? 1
+                : k == dir->nkids ? -1
+                                  : strcmp(ls.names[i], dir->kids[k]->name);
+        const char *name = c < 0 ? ls.names[i] : dir->kids[k]->name;
+        bool shown = c < 0 || dir->kids[k]->kind != MIG_VN_GONE;
+        if (c <= 0)
+            i++;
+        if (c >= 0)
+            k++;
+        if (shown) {
+            lua_pushstring(L, name);
+            lua_rawseti(L, -2, at++);
+        }
+    }
+    return 0;
+}
+
+/* fs.stat's fields for a node. */
+static void view_stat_of(const mig_vnode *n, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_mode = (mode_t)n->mode | (n->kind == MIG_VN_DIR    ? S_IFDIR
+                                     : n->kind == MIG_VN_LINK ? S_IFLNK
+                                     : n->kind == MIG_VN_FILE ? S_IFREG
+                                                              : S_IFIFO);
+    st->st_size = (off_t)(n->kind == MIG_VN_FILE && n->blob != NULL ? n->blob->len : n->size);
+    st->st_mtime = (time_t)n->mtime;
+}
+
 /* ---- The functions scripts call ------------------------------------------ */
 
 /* Each one: arguments checked and Lua memory taken (prepare), then the
  * targets located and acted on in plain C, then the descriptors released,
  * then (only then) an error raised. */
 
-static int fs_read(lua_State *L)
+/* Reads the file t's path names (how: whether a final link is followed). */
+static int read_path(lua_State *L, target *t, link_mode how)
 {
-    target t;
-    prepare(L, 1, "read", &t);
     size_t room = FIRST_READ;
     for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
         char *buf = lua_newuserdatauv(L, room, 0);
@@ -1077,10 +1773,10 @@ static int fs_read(lua_State *L)
         off_t size = 0;
         int in = -1;
         struct stat st;
-        int err = locate(L, &t, FOLLOW);
+        int err = locate(L, t, how);
         if (err == 0)
-            err = open_file(&t, &in, &st);
-        target_release(&t);
+            err = open_file(t, &in, &st);
+        target_release(t);
         if (err == 0)
             err = read_into(in, &st, buf, room, &got, &size);
         if (err != 0)
@@ -1096,6 +1792,27 @@ static int fs_read(lua_State *L)
         room = (size_t)size + 1 > 2 * room ? (size_t)size + 1 : 2 * room + 4096;
     }
     return path_error(L, "read", 1, EAGAIN);
+}
+
+static int fs_read(lua_State *L)
+{
+    target t;
+    prepare(L, 1, "read", &t);
+    if (fs_env(L)->view == NULL)
+        return read_path(L, &t, FOLLOW);
+    vtarget vt;
+    int err = view_locate(L, &t, FOLLOW, &vt);
+    if (err == 0)
+        err = view_want_file(&vt);
+    if (err != 0)
+        return path_error(L, "read", 1, err);
+    if (vt.node->blob != NULL) {
+        lua_pushlstring(L, vt.node->blob->data, vt.node->blob->len);
+        return 1;
+    }
+    /* A file the rehearsal has not changed: the real one's bytes. */
+    snprintf(t.r->path, PATH_MAX, "%s", vt.node->backing);
+    return read_path(L, &t, KEEP_FINAL);
 }
 
 /* Where a new file (fs.write, fs.copy's destination) may go: 0 or why not. */
@@ -1117,7 +1834,16 @@ static int fs_write(lua_State *L)
     target t;
     prepare(L, 1, "write", &t);
     const char *stage = "open";
-    int err = locate(L, &t, FOLLOW);
+    int err;
+    if (fs_env(L)->view != NULL) {
+        vtarget vt;
+        if ((err = view_locate(L, &t, FOLLOW, &vt)) == 0)
+            err = view_write(fs_env(L), &vt, data, len, mode);
+        if (err != 0)
+            return path_error(L, "write", 1, err);
+        return 0;
+    }
+    err = locate(L, &t, FOLLOW);
     if (err == 0)
         err = want_new_file(fs_env(L), &t);
     if (err == 0)
@@ -1133,11 +1859,24 @@ static int file_type_is(lua_State *L, const char *fn, link_mode how, mode_t type
 {
     target t;
     prepare(L, 1, fn, &t);
-    int err = locate(L, &t, how);
-    bool found = err == 0 && t.fd >= 0 && (type == 0 || (t.st.st_mode & S_IFMT) == type);
-    if (found && t.dir_wanted && !S_ISDIR(t.st.st_mode))
-        found = false;
-    target_release(&t);
+    int err;
+    bool found;
+    if (fs_env(L)->view != NULL) {
+        vtarget vt;
+        err = view_locate(L, &t, how, &vt);
+        const mig_vnode *n = vt.node;
+        found = err == 0 && n != NULL &&
+                (type == 0 || (type == S_IFREG && n->kind == MIG_VN_FILE) ||
+                 (type == S_IFDIR && n->kind == MIG_VN_DIR));
+        if (found && vt.dir_wanted && n->kind != MIG_VN_DIR)
+            found = false;
+    } else {
+        err = locate(L, &t, how);
+        found = err == 0 && t.fd >= 0 && (type == 0 || (t.st.st_mode & S_IFMT) == type);
+        if (found && t.dir_wanted && !S_ISDIR(t.st.st_mode))
+            found = false;
+        target_release(&t);
+    }
     if (err != 0)
         return path_error(L, fn, 1, err);
     lua_pushboolean(L, found);
@@ -1163,10 +1902,21 @@ static int fs_stat(lua_State *L)
 {
     target t;
     prepare(L, 1, "stat", &t);
-    int err = locate(L, &t, KEEP_FINAL);
-    bool found = err == 0 && t.fd >= 0;
-    struct stat st = t.st;
-    target_release(&t);
+    int err;
+    bool found;
+    struct stat st;
+    if (fs_env(L)->view != NULL) {
+        vtarget vt;
+        err = view_locate(L, &t, KEEP_FINAL, &vt);
+        found = err == 0 && vt.node != NULL;
+        if (found)
+            view_stat_of(vt.node, &st);
+    } else {
+        err = locate(L, &t, KEEP_FINAL);
+        found = err == 0 && t.fd >= 0;
+        st = t.st;
+        target_release(&t);
+    }
     if (err != 0)
         return path_error(L, "stat", 1, err);
     if (!found) {
@@ -1190,42 +1940,64 @@ static int fs_stat(lua_State *L)
 }
 
 /* Locates the directory and reads its names into ls. */
-static int list_once(lua_State *L, target *t, listing *ls)
+static int list_once(lua_State *L, target *t, listing *ls, link_mode how)
 {
-    int err = locate(L, t, FOLLOW);
+    int err = locate(L, t, how);
     if (err == 0)
         err = read_names(t, ls);
     target_release(t);
     return err;
 }
 
-/* Counts the entries, allocates for them (with room for a few more), reads
- * them again; a directory that grew in between is read once more. */
+/* The sorted names of the directory t's path names, in *ls (a userdata
+ * left on the stack): counts the entries, allocates for them (with room
+ * for a few more), reads them again; a directory that grew in between is
+ * read once more. 0 or an error code. */
+static int list_names(lua_State *L, target *t, listing *ls, link_mode how)
+{
+    for (int attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
+        ls->names = NULL;
+        int err = list_once(L, t, ls, how);
+        if (err != 0)
+            return err;
+        ls->max_names = ls->count + ls->count / 8 + 16;
+        ls->max_bytes = ls->used + ls->used / 8 + 1024;
+        if (ls->max_names > (SIZE_MAX - ls->max_bytes) / sizeof(char *))
+            return ENOMEM;
+        ls->names = lua_newuserdatauv(L, ls->max_names * sizeof(char *) + ls->max_bytes, 0);
+        ls->bytes = (char *)(ls->names + ls->max_names);
+        if ((err = list_once(L, t, ls, how)) != 0)
+            return err;
+        if (!ls->overflow)
+            break;
+        lua_pop(L, 1);
+    }
+    if (ls->overflow)
+        return EAGAIN;
+    qsort(ls->names, ls->count, sizeof(char *), compare_names);
+    return 0;
+}
+
 static int fs_list(lua_State *L)
 {
     target t;
     prepare(L, 1, "list", &t);
     listing ls = {0};
-    for (int attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
-        ls.names = NULL;
-        int err = list_once(L, &t, &ls);
+    int err;
+    if (fs_env(L)->view != NULL) {
+        vtarget vt;
+        if ((err = view_locate(L, &t, FOLLOW, &vt)) == 0 && vt.node == NULL)
+            err = vt.parent_err != 0 ? vt.parent_err : ENOENT;
+        if (err == 0 && vt.node->kind != MIG_VN_DIR)
+            err = ENOTDIR;
+        if (err == 0)
+            err = view_list(L, &t, &vt);
         if (err != 0)
             return path_error(L, "list", 1, err);
-        ls.max_names = ls.count + ls.count / 8 + 16;
-        ls.max_bytes = ls.used + ls.used / 8 + 1024;
-        if (ls.max_names > (SIZE_MAX - ls.max_bytes) / sizeof(char *))
-            return path_error(L, "list", 1, ENOMEM);
-        ls.names = lua_newuserdatauv(L, ls.max_names * sizeof(char *) + ls.max_bytes, 0);
-        ls.bytes = (char *)(ls.names + ls.max_names);
-        if ((err = list_once(L, &t, &ls)) != 0)
-            return path_error(L, "list", 1, err);
-        if (!ls.overflow)
-            break;
-        lua_pop(L, 1);
+        return 1;
     }
-    if (ls.overflow)
-        return path_error(L, "list", 1, EAGAIN);
-    qsort(ls.names, ls.count, sizeof(char *), compare_names);
+    if ((err = list_names(L, &t, &ls, FOLLOW)) != 0)
+        return path_error(L, "list", 1, err);
     lua_createtable(L, (int)(ls.count < INT_MAX ? ls.count : INT_MAX), 0);
     for (size_t i = 0; i < ls.count; i++) {
         lua_pushstring(L, ls.names[i]);
@@ -1284,6 +2056,12 @@ static int fs_mkdir(lua_State *L)
     /* Each round makes one directory, or finds that another process did;
      * a round is bounded by the components of the path and its links. */
     for (int round = 0; err == 0 && !done && round < PATH_MAX / 2; round++) {
+        if (fs_env(L)->view != NULL) {
+            vtarget vt;
+            if ((err = view_locate(L, &t, FOLLOW, &vt)) == 0)
+                err = view_mkdir_step(fs_env(L), &vt, (mode_t)mode, &done);
+            continue;
+        }
         err = locate(L, &t, FOLLOW);
         if (err == 0)
             err = mkdir_step(fs_env(L), &t, (mode_t)mode, &done);
@@ -1325,10 +2103,17 @@ static int remove_path(lua_State *L, const char *fn, bool tree)
     target t;
     prepare(L, 1, fn, &t);
     const char *stage = "open";
-    int err = locate(L, &t, KEEP_FINAL);
-    if (err == 0)
-        err = remove_target(fs_env(L), &t, tree, &stage);
-    target_release(&t);
+    int err;
+    if (fs_env(L)->view != NULL) {
+        vtarget vt;
+        if ((err = view_locate(L, &t, KEEP_FINAL, &vt)) == 0)
+            err = view_remove(fs_env(L), &vt, tree);
+    } else {
+        err = locate(L, &t, KEEP_FINAL);
+        if (err == 0)
+            err = remove_target(fs_env(L), &t, tree, &stage);
+        target_release(&t);
+    }
     if (err != 0)
         return stage_error(L, fn, 1, stage, err);
     return 0;
@@ -1359,7 +2144,24 @@ static int fs_rename(lua_State *L)
     prepare(L, 1, "rename", &src);
     prepare(L, 2, "rename", &dst);
     int side = 1;
-    int err = locate(L, &src, KEEP_FINAL);
+    int err;
+    bool resolved;
+    if (fs_env(L)->view != NULL) {
+        const mig_fsenv *env = fs_env(L);
+        vtarget vs, vd;
+        if ((err = view_locate(L, &src, KEEP_FINAL, &vs)) == 0)
+            err = vt_protected(env, &vs, true) ? PROTECTED : vs.is_root ? EBUSY : 0;
+        if (err == 0) {
+            side = 2;
+            if ((err = view_locate(L, &dst, KEEP_FINAL, &vd)) == 0)
+                err = vt_protected(env, &vd, true) ? PROTECTED : vd.is_root ? EBUSY : 0;
+        }
+        resolved = err == 0;
+        if (resolved)
+            err = view_rename(env, &vs, &vd);
+        goto done;
+    }
+    err = locate(L, &src, KEEP_FINAL);
     if (err == 0)
         err = rename_allowed(fs_env(L), &src);
     if (err == 0) {
@@ -1367,7 +2169,7 @@ static int fs_rename(lua_State *L)
         if ((err = locate(L, &dst, KEEP_FINAL)) == 0)
             err = rename_allowed(fs_env(L), &dst);
     }
-    bool resolved = err == 0;
+    resolved = err == 0;
     if (resolved && (src.parent_err != 0 || dst.parent_err != 0))
         err = src.parent_err != 0 ? src.parent_err : dst.parent_err;
     else if (resolved) {
@@ -1378,6 +2180,7 @@ static int fs_rename(lua_State *L)
     }
     target_release(&src);
     target_release(&dst);
+done:
     if (!resolved)
         return path_error(L, "rename", side, err);
     if (err == EXDEV)
@@ -1424,10 +2227,20 @@ static int fs_copy(lua_State *L)
     target src, dst;
     prepare(L, 1, "copy", &src);
     prepare(L, 2, "copy", &dst);
-    char *buf = lua_newuserdatauv(L, COPY_BUFFER, 0);
-    const char *stage;
-    int side;
-    int err = copy_file(L, &src, &dst, buf, &stage, &side);
+    const char *stage = "open";
+    int side = 1;
+    int err;
+    if (fs_env(L)->view != NULL) {
+        vtarget vs, vd;
+        if ((err = view_locate(L, &src, FOLLOW, &vs)) == 0 && (err = view_want_file(&vs)) == 0) {
+            side = 2;
+            if ((err = view_locate(L, &dst, FOLLOW, &vd)) == 0)
+                err = view_copy(fs_env(L), &vs, &vd, &side);
+        }
+    } else {
+        char *buf = lua_newuserdatauv(L, COPY_BUFFER, 0);
+        err = copy_file(L, &src, &dst, buf, &stage, &side);
+    }
     if (err != 0)
         return stage_error(L, "copy", side, stage, err);
     return 0;
@@ -1464,7 +2277,16 @@ static int fs_symlink(lua_State *L)
     resolver *r = lua_newuserdatauv(L, sizeof *r, 0);
     pointee = (target){.r = r, .dir = -1, .fd = -1};
     int side = 2;
-    int err = locate(L, &link, KEEP_FINAL);
+    int err;
+    if (fs_env(L)->view != NULL) {
+        vtarget vl;
+        if ((err = view_locate(L, &link, KEEP_FINAL, &vl)) == 0)
+            err = view_symlink(fs_env(L), text, &vl, &side);
+        if (err != 0)
+            return path_error(L, "symlink", side, err);
+        return 0;
+    }
+    err = locate(L, &link, KEEP_FINAL);
     if (err == 0) {
         side = 1;
         err = check_link_target(fs_env(L), text, &link, &pointee);
@@ -1499,8 +2321,19 @@ static int fs_readlink(lua_State *L)
     target t;
     prepare(L, 1, "readlink", &t);
     char *text = lua_newuserdatauv(L, PATH_MAX, 0);
-    int err = locate(L, &t, KEEP_FINAL);
+    int err;
     ssize_t n = -1;
+    if (fs_env(L)->view != NULL) {
+        vtarget vt;
+        if ((err = view_locate(L, &t, KEEP_FINAL, &vt)) != 0)
+            return path_error(L, "readlink", 1, err);
+        if (vt.node == NULL || vt.node->kind != MIG_VN_LINK)
+            lua_pushnil(L);
+        else
+            lua_pushstring(L, vt.node->link);
+        return 1;
+    }
+    err = locate(L, &t, KEEP_FINAL);
     if (err == 0 && t.fd >= 0 && S_ISLNK(t.st.st_mode)) {
         n = readlinkat(t.fd, "", text, PATH_MAX);
         if (n < 0)
@@ -1524,7 +2357,16 @@ static int fs_chmod(lua_State *L)
     mode_t mode = check_mode(L, 2);
     target t;
     prepare(L, 1, "chmod", &t);
-    int err = locate(L, &t, FOLLOW);
+    int err;
+    if (fs_env(L)->view != NULL) {
+        vtarget vt;
+        if ((err = view_locate(L, &t, FOLLOW, &vt)) == 0)
+            err = view_chmod(fs_env(L), &vt, mode);
+        if (err != 0)
+            return path_error(L, "chmod", 1, err);
+        return 0;
+    }
+    err = locate(L, &t, FOLLOW);
     if (err == 0 && t.fd < 0)
         err = t.parent_err != 0 ? t.parent_err : ENOENT;
     if (err == 0 && protected_target(fs_env(L), &t, true))

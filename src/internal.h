@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <lua.h>
@@ -217,7 +218,91 @@ typedef struct mig_fsenv {
     const char *readonly_reason;         /* NULL: writable; else why not */
     const char *closed_reason;           /* NULL: may be read; else why not */
     const mig_protection *protection;    /* NULL: none (tests, dry runs); see above */
+    struct mig_view *view;               /* NULL: the real files; else the rehearsal's view */
 } mig_fsenv;
+
+/* ---- The rehearsal's view (view.c; fs.c acts on it) --------------------------- */
+
+/* Returned where an errno value would be: the view is over its limit. */
+#define MIG_VIEW_FULL (-7)
+
+/* A file's bytes in the view, shared by the files fs.copy made of it. */
+typedef struct mig_blob {
+    size_t refs, len;
+    char data[];
+} mig_blob;
+
+enum { MIG_VN_FILE, MIG_VN_DIR, MIG_VN_LINK, MIG_VN_OTHER, MIG_VN_GONE };
+
+/* One entry of the view (see view.c). */
+typedef struct mig_vnode {
+    struct mig_vnode *parent;   /* NULL for "/" */
+    struct mig_vnode **kids;    /* sorted by name (strcmp) */
+    size_t nkids, cap;
+    char *name;
+    int kind;                   /* MIG_VN_* */
+    unsigned mode;              /* permission bits (07777) */
+    int64_t mtime;
+    uint64_t size;              /* a real file's or directory's st_size */
+    dev_t dev;                  /* the real entry it mirrors; 0, 0: made in the view */
+    ino_t ino;
+    char *backing;              /* DIR: the real directory beneath it (NULL: none);
+                                 * FILE without blob, OTHER: the real file */
+    mig_blob *blob;             /* FILE: its bytes, when the view holds them */
+    char *link;                 /* LINK: its target */
+} mig_vnode;
+
+typedef struct mig_view mig_view;
+
+/* A change fs made in the view, until the run moves it into the report. */
+typedef struct mig_vchange {
+    migrate_change_kind kind;
+    const char *type;           /* "file", "dir", "link" (static) */
+    char *path, *from, *target;
+    int mode, old_mode;
+    uint64_t size;
+    mig_blob *old_blob, *new_blob; /* a file's content before and after, */
+    char *old_disk, *new_disk;     /* or the real file holding it, or neither: empty */
+} mig_vchange;
+
+mig_view *mig_view_new(size_t limit);
+void mig_view_free(mig_view *v);
+mig_vnode *mig_view_root(mig_view *v);
+unsigned mig_view_umask(const mig_view *v);
+size_t mig_view_limit(const mig_view *v);
+size_t mig_view_peak(const mig_view *v);
+/* dir's entry name (a node made from the real one on first sight), or
+ * *out NULL when there is none. 0 or an error code. */
+int mig_view_child(mig_view *v, const mig_fsenv *env, mig_vnode *dir, const char *name,
+                   mig_vnode **out);
+/* A new node of kind at dir/name (replacing what was there), mtime now. */
+int mig_view_put(mig_view *v, mig_vnode *dir, const char *name, int kind, mig_vnode **out);
+int mig_view_remove(mig_view *v, mig_vnode *n);
+/* Moves n to dst_dir/name (replacing what was there). */
+int mig_view_move(mig_view *v, mig_vnode *n, mig_vnode *dst_dir, const char *name);
+int mig_view_set_string(mig_view *v, char **field, const char *s);
+mig_blob *mig_view_blob(mig_view *v, const char *data, size_t len, int *err);
+mig_blob *mig_view_blob_ref(mig_blob *b);
+void mig_view_blob_drop(mig_view *v, mig_blob *b);
+/* Journals a change (strings copied, blobs referenced). */
+int mig_view_log(mig_view *v, const mig_vchange *c);
+/* Moves the journal into migration i's changes in r, with diffs. */
+int mig_view_flush(mig_view *v, const mig_fsenv *env, migrate_report *r, size_t i);
+
+/* The real file system under the confinement of env (fs.c), for the view:
+ * lstat of a symlink-free absolute path (a link's target into link), and
+ * a regular file's bytes (at most max, else EFBIG; *out malloc'd). */
+int mig_fs_disk_lstat(const mig_fsenv *env, const char *path, struct stat *st, char *link,
+                      size_t link_size);
+int mig_fs_disk_read(const mig_fsenv *env, const char *path, size_t max, char **out, size_t *len);
+
+/* ---- Unified diffs (diff.c) ------------------------------------------------------ */
+
+/* The diff from text a to text b, each line prefixed by indent: "" when
+ * they are equal; malloc'd. NULL when out of memory or (*too_large) when
+ * the texts differ in too many lines to compare. */
+char *mig_unified_diff(const char *indent, const char *label_a, const char *a, size_t la,
+                       const char *label_b, const char *b, size_t lb, bool *too_large);
 
 /* Lexical normalization of an absolute path into out (strlen(path) + 2
  * bytes suffice): ".", ".." and "//" folded, no symlink looked at. */
@@ -394,8 +479,10 @@ typedef struct mig_runstate {
 void mig_runstate_init(mig_runstate *s, mig_warn_fn warn, void *warn_ud, char *err);
 /* Creates the state's directory and takes the flock on lock_path, waiting
  * up to lock_timeout_ms. MIGRATE_OK, MIGRATE_ELOCKED, MIGRATE_EIO or
- * MIGRATE_ENOMEM with err. */
-int mig_runstate_lock(mig_runstate *s, unsigned lock_timeout_ms);
+ * MIGRATE_ENOMEM with err. Without create (a rehearsal, which writes
+ * nothing) only an existing lock file is locked; with none, MIGRATE_OK and
+ * lock_fd stays -1. */
+int mig_runstate_lock(mig_runstate *s, unsigned lock_timeout_ms, bool create);
 /* Fills s->protect (see mig_protect_init). MIGRATE_OK or MIGRATE_ENOMEM. */
 int mig_runstate_protect(mig_runstate *s, char *const *roots);
 /* Removes a real run's leftover temporary state files, then loads the
@@ -434,6 +521,13 @@ int mig_report_warn(migrate_report *r, const char *message);
 /* Appends a script's log line to result i; past a bound, lines are counted
  * as dropped instead of stored (events still carry every line). */
 void mig_report_log(migrate_report *r, size_t i, int level, const char *message, size_t len);
+void mig_report_set_rehearse(migrate_report *r, bool rehearse);
+void mig_report_set_rehearsal(migrate_report *r, size_t i, bool rehearsal);
+/* Drops migration i's log lines (the rehearsal's, before the real run's). */
+void mig_report_clear_log(migrate_report *r, size_t i);
+void mig_report_clear_changes(migrate_report *r, size_t i);
+/* Adds a change to migration i (every string copied). */
+int mig_report_add_change(migrate_report *r, size_t i, const migrate_change *c);
 
 /* cJSON's formatted print with two-space indents and ": " (the layout of
  * the state file and the report), malloc'd; NULL when out of memory. */

@@ -135,12 +135,6 @@ int mig_options_check_run(const migrate_options *o, char *err)
     int rc = mig_options_check_discover(o, err);
     if (rc != MIGRATE_OK)
         return rc;
-    if (o->rehearse)
-        return mig_errf(err, MIGRATE_EINVAL,
-                        "opts.rehearse: the rehearsal (SPEC §4.6) is not implemented yet in "
-                        "libmigrate %s; nothing was run (set rehearse to false to run without "
-                        "one)",
-                        migrate_library_version());
     const char *home = o->home;
     if (home == NULL && (home = getenv("HOME")) == NULL)
         return mig_errf(err, MIGRATE_EINVAL, "no home directory: set opts.home or $HOME");

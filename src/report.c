@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,12 +21,15 @@ typedef struct result {
     log_line *log;
     size_t nlog;
     size_t log_dropped;
+    migrate_change *changes; /* the rehearsal's, in order */
+    size_t nchanges, changes_cap;
     bool error_static; /* pub.error is the out-of-memory fallback literal */
 } result;
 
 struct migrate_report {
     char *from, *to;
     bool dry_run;
+    bool rehearse;
     int code;    /* what the run returned: MIGRATE_OK until mig_report_fail() */
     char *error;
     result *items;
@@ -158,7 +162,96 @@ void mig_report_log(migrate_report *r, size_t i, int level, const char *message,
     it->nlog++;
 }
 
+void mig_report_set_rehearse(migrate_report *r, bool rehearse)
+{
+    r->rehearse = rehearse;
+}
+
+void mig_report_set_rehearsal(migrate_report *r, size_t i, bool rehearsal)
+{
+    r->items[i].pub.rehearsal = rehearsal;
+}
+
+void mig_report_clear_log(migrate_report *r, size_t i)
+{
+    result *it = &r->items[i];
+    for (size_t k = 0; k < it->nlog; k++)
+        free(it->log[k].message);
+    free(it->log);
+    it->log = NULL;
+    it->nlog = it->log_dropped = 0;
+}
+
+static void change_free(migrate_change *c)
+{
+    free((char *)c->path);
+    free((char *)c->from);
+    free((char *)c->target);
+    free((char *)c->diff);
+}
+
+void mig_report_clear_changes(migrate_report *r, size_t i)
+{
+    result *it = &r->items[i];
+    for (size_t k = 0; k < it->nchanges; k++)
+        change_free(&it->changes[k]);
+    free(it->changes);
+    it->changes = NULL;
+    it->nchanges = it->changes_cap = 0;
+}
+
+static bool copy_or_null(const char *s, const char **out)
+{
+    *out = s != NULL ? strdup(s) : NULL;
+    return s == NULL || *out != NULL;
+}
+
+int mig_report_add_change(migrate_report *r, size_t i, const migrate_change *c)
+{
+    result *it = &r->items[i];
+    if (it->nchanges == it->changes_cap) {
+        migrate_change *bigger = mig_grow(it->changes, &it->changes_cap, sizeof *bigger, 8);
+        if (bigger == NULL)
+            return MIGRATE_ENOMEM;
+        it->changes = bigger;
+    }
+    migrate_change *n = &it->changes[it->nchanges];
+    *n = *c; /* type is a static string */
+    n->path = n->from = n->target = n->diff = NULL;
+    if (!copy_or_null(c->path, &n->path) || !copy_or_null(c->from, &n->from) ||
+        !copy_or_null(c->target, &n->target) || !copy_or_null(c->diff, &n->diff)) {
+        change_free(n);
+        return MIGRATE_ENOMEM;
+    }
+    it->nchanges++;
+    return MIGRATE_OK;
+}
+
 /* ---- public accessors ---------------------------------------------------- */
+
+size_t migrate_result_change_count(const migrate_report *r, size_t i)
+{
+    return r != NULL && i < r->count ? r->items[i].nchanges : 0;
+}
+
+const migrate_change *migrate_result_change(const migrate_report *r, size_t i, size_t j)
+{
+    if (r == NULL || i >= r->count || j >= r->items[i].nchanges)
+        return NULL;
+    return &r->items[i].changes[j];
+}
+
+const char *migrate_change_kind_name(migrate_change_kind kind)
+{
+    switch (kind) {
+    case MIGRATE_CHANGE_CREATED: return "created";
+    case MIGRATE_CHANGE_MODIFIED: return "modified";
+    case MIGRATE_CHANGE_REMOVED: return "removed";
+    case MIGRATE_CHANGE_RENAMED: return "renamed";
+    case MIGRATE_CHANGE_MODE: return "mode";
+    }
+    return "unknown";
+}
 
 size_t migrate_report_count(const migrate_report *r)
 {
@@ -218,6 +311,37 @@ static cJSON *string_or_null(const char *s)
     return s != NULL ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
+static bool add_mode(cJSON *o, const char *key, int mode)
+{
+    if (mode < 0)
+        return true;
+    char text[16];
+    snprintf(text, sizeof text, "0%03o", (unsigned)mode & 07777);
+    return cJSON_AddStringToObject(o, key, text) != NULL;
+}
+
+static cJSON *change_json(const migrate_change *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    bool file = strcmp(c->type, "file") == 0 &&
+                (c->kind == MIGRATE_CHANGE_CREATED || c->kind == MIGRATE_CHANGE_MODIFIED);
+    bool ok = cJSON_AddStringToObject(o, "kind", migrate_change_kind_name(c->kind)) &&
+              cJSON_AddStringToObject(o, "path", c->path) &&
+              cJSON_AddStringToObject(o, "type", c->type) &&
+              (c->from == NULL || cJSON_AddStringToObject(o, "from", c->from)) &&
+              (c->target == NULL || cJSON_AddStringToObject(o, "target", c->target)) &&
+              add_mode(o, "mode", c->mode) && add_mode(o, "old_mode", c->old_mode) &&
+              (!file || cJSON_AddNumberToObject(o, "size", (double)c->size)) &&
+              (!file || cJSON_AddItemToObject(o, "diff", string_or_null(c->diff)));
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* cJSON_Add*ToObject return NULL when out of memory; each builder below
  * reports that through its own NULL return. */
 static cJSON *result_json(const result *it)
@@ -230,7 +354,13 @@ static cJSON *result_json(const result *it)
               cJSON_AddStringToObject(o, "version", m->version) &&
               cJSON_AddStringToObject(o, "outcome", migrate_outcome_name(m->outcome)) &&
               cJSON_AddNumberToObject(o, "seconds", m->seconds);
-    ok = ok && cJSON_AddItemToObject(o, "error", string_or_null(m->error));
+    ok = ok && cJSON_AddItemToObject(o, "error", string_or_null(m->error)) &&
+         cJSON_AddBoolToObject(o, "rehearsal", m->rehearsal);
+    cJSON *changes = ok ? cJSON_AddArrayToObject(o, "changes") : NULL;
+    for (size_t i = 0; changes != NULL && i < it->nchanges; i++)
+        if (!cJSON_AddItemToArray(changes, change_json(&it->changes[i])))
+            changes = NULL;
+    ok = changes != NULL;
     cJSON *log = ok ? cJSON_AddArrayToObject(o, "log") : NULL;
     for (size_t i = 0; log != NULL && i < it->nlog; i++) {
         cJSON *line = cJSON_CreateObject();
@@ -268,6 +398,7 @@ static cJSON *report_json(const migrate_report *r)
     bool ok = cJSON_AddItemToObject(o, "from", string_or_null(r->from)) &&
               cJSON_AddItemToObject(o, "to", string_or_null(r->to)) &&
               cJSON_AddBoolToObject(o, "dry_run", r->dry_run) &&
+              cJSON_AddBoolToObject(o, "rehearse", r->rehearse) &&
               cJSON_AddStringToObject(o, "status", report_status(r)) &&
               cJSON_AddItemToObject(o, "error", string_or_null(r->error));
     cJSON *warnings = ok ? cJSON_AddArrayToObject(o, "warnings") : NULL;
@@ -342,6 +473,9 @@ static void free_result(result *it)
     for (size_t i = 0; i < it->nlog; i++)
         free(it->log[i].message);
     free(it->log);
+    for (size_t i = 0; i < it->nchanges; i++)
+        change_free(&it->changes[i]);
+    free(it->changes);
 }
 
 void migrate_report_free(migrate_report *r)

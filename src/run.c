@@ -32,6 +32,9 @@ typedef struct run {
     bool prechecking;  /* log lines are counted, not reported */
     size_t precheck_lines;
     bool reloading;    /* log lines were reported when the script was first loaded */
+    /* The rehearsal's view while it runs (SPEC §4.6), else NULL: the fs of
+     * every sandbox made meanwhile acts on it, and nothing is recorded. */
+    mig_view *view;
     /* The event callback returned non-zero (migrate.h, migrate_event_fn):
      * read by the sandboxes (mig_sandbox_config.cancel) and between
      * migrations. cancel_at says at which event, for the message. */
@@ -70,6 +73,7 @@ static void emit(run *r, migrate_event_kind kind, size_t index, int level, const
                          : NULL,
         .level = level,
         .message = message,
+        .rehearsal = r->view != NULL,
     };
     if (r->o.on_event(&ev, r->o.payload) == 0 || r->cancelled)
         return;
@@ -235,12 +239,14 @@ static mig_sandbox_config sandbox_config(run *r, size_t i)
         .entry = &r->plan.items[i],
         .from = r->from,
         .to = r->to,
-        .dry_run = r->o.dry_run,
+        /* A rehearsal runs migrate() as a real run does: a script cannot
+         * tell it from one (SPEC §4.6). */
+        .dry_run = r->o.dry_run && r->view == NULL,
         .memory_limit = r->o.memory_limit,
         .timeout_ms = r->o.timeout_ms,
         .fsenv = {r->home, (const char *const *)r->roots,
                   (const char *const *)r->st.protect.paths, NULL, NULL,
-                  mig_protect_view(&r->st.protect)},
+                  mig_protect_view(&r->st.protect), r->view},
         .log = on_log,
         .log_ud = r,
         .cancel = &r->cancelled,
@@ -293,7 +299,8 @@ static int use_precheck(run *r, size_t i)
  * precheck() already. */
 static bool keep_loaded(run *r, size_t i, mig_sandbox *sb)
 {
-    return !r->o.dry_run && mig_scripts_keep(&r->scripts, i, sb, r->o.memory_limit);
+    return (!r->o.dry_run || r->view != NULL) &&
+           mig_scripts_keep(&r->scripts, i, sb, r->o.memory_limit);
 }
 
 /* SPEC §4.3: every pending script compiles and defines check() and
@@ -311,7 +318,7 @@ static int compile_pending(run *r)
         if (!r->scripts.items[i].applied && reading && read_script(r, i) != MIGRATE_OK)
             reading = false;
     }
-    bool stop_prechecks = !r->o.dry_run;
+    bool stop_prechecks = !r->o.dry_run || r->view != NULL;
     for (size_t i = 0; i < r->plan.count; i++) {
         const mig_entry *e = &r->plan.items[i];
         if (r->scripts.items[i].applied)
@@ -384,7 +391,7 @@ static bool fail(run *r, size_t i, const char *what, const char *detail)
 static int record(run *r, size_t i, const char *outcome, double seconds)
 {
     const mig_entry *e = &r->plan.items[i];
-    if (r->o.dry_run)
+    if (r->o.dry_run || r->view != NULL)
         return MIGRATE_OK;
     int rc = mig_runstate_record(&r->st, e->id, outcome, seconds, r->scripts.items[i].sha256,
                                  r->scripts.items[i].stamp);
@@ -408,7 +415,7 @@ static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
     } else if (c == MIG_CALL_TRUE) {
         mig_report_set_outcome(r->report, i, MIGRATE_SKIPPED_CHECK, NULL);
         rc = record(r, i, "skipped_check", now_seconds() - t0);
-    } else if (r->o.dry_run) {
+    } else if (r->o.dry_run && r->view == NULL) {
         mig_report_set_outcome(r->report, i, MIGRATE_PENDING, NULL);
     } else {
         free(msg);
@@ -445,6 +452,13 @@ static int run_one(run *r, size_t i, mig_sandbox *sb, double t0)
     return rc;
 }
 
+/* Moves what migration i changed in the view into its result. */
+static int keep_changes(run *r, size_t i)
+{
+    mig_sandbox_config cfg = sandbox_config(r, i);
+    return mig_view_flush(r->view, &cfg.fsenv, r->report, i);
+}
+
 /* A cancel (see emit()) takes effect here between migrations: before a
  * START, or right after it (the migration is NOT_RUN, its DONE still
  * sent); and inside a script through the sandbox, which fails the call:
@@ -466,7 +480,8 @@ static int run_migrations(run *r)
         }
         if (r->scripts.items[i].applied) {
             mig_report_set_outcome(r->report, i, MIGRATE_SKIPPED_STATE, NULL);
-            warn_if_changed(r, i);
+            if (r->view == NULL || r->o.dry_run) /* else the real run says it */
+                warn_if_changed(r, i);
         } else if (r->scripts.items[i].precheck != MIG_PRECHECK_NONE) {
             rc = use_precheck(r, i);
         } else {
@@ -489,6 +504,11 @@ static int run_migrations(run *r)
             free(msg);
             mig_sandbox_free(sb);
             mig_report_set_seconds(r->report, i, now_seconds() - t0);
+            if (r->view != NULL && keep_changes(r, i) != MIGRATE_OK && rc == MIGRATE_OK) {
+                fail(r, i, "its changes in the rehearsal could not be recorded",
+                     "out of memory");
+                rc = MIGRATE_EFAILED;
+            }
         }
         /* Every step above returns non-OK exactly when it failed migration i. */
         if (r->cancelled && rc != MIGRATE_OK)
@@ -499,6 +519,97 @@ static int run_migrations(run *r)
     if (rc == MIGRATE_EFAILED && failed != NULL)
         snprintf(r->err, sizeof r->err, "%s", failed->error);
     return rc;
+}
+
+/* ---- the rehearsal (SPEC §4.6) ----------------------------------------------------- */
+
+/* Whether two states record the same migrations. */
+static bool same_applied(const mig_state *a, const mig_state *b)
+{
+    if (mig_state_count(a) != mig_state_count(b))
+        return false;
+    for (size_t i = 0; i < mig_state_count(a); i++)
+        if (!mig_state_has(b, mig_state_id(a, i)))
+            return false;
+    return true;
+}
+
+/* After a rehearsal that passed: the lock (made now if there was no lock
+ * file to take before), the state read again as a real run reads it
+ * (leftover temps swept, a corrupt one moved aside), and the same
+ * migrations still to do, or the run stops with nothing written. */
+static int prepare_real_run(run *r)
+{
+    int rc = MIGRATE_OK;
+    if (r->st.lock_fd < 0) {
+        rc = mig_runstate_lock(&r->st, r->o.lock_timeout_ms, true);
+        mig_protect_free(&r->st.protect);
+        if (rc == MIGRATE_OK)
+            rc = mig_runstate_protect(&r->st, r->roots);
+    }
+    mig_state *rehearsed = r->st.state;
+    r->st.state = NULL;
+    if (rc == MIGRATE_OK)
+        rc = mig_runstate_load(&r->st, r->o.recover_corrupt_state, false);
+    if (rc == MIGRATE_OK && !same_applied(rehearsed, r->st.state))
+        rc = mig_errf(r->err, MIGRATE_ELOCKED,
+                      "%s: another run recorded migrations while this one rehearsed (there was "
+                      "no lock file to hold yet); nothing was run for real: run again",
+                      r->st.state_path);
+    mig_state_free(rehearsed);
+    return rc;
+}
+
+/* Marks every result as the rehearsal's, "applied" read as "would apply". */
+static void mark_rehearsed(run *r)
+{
+    for (size_t i = 0; i < r->plan.count; i++) {
+        const migrate_result *m = mig_report_at(r->report, i);
+        if (m->outcome == MIGRATE_APPLIED)
+            mig_report_set_outcome(r->report, i, MIGRATE_PENDING, NULL);
+        mig_report_set_rehearsal(r->report, i, true);
+    }
+}
+
+/* Runs every pending migration on the view, then (not for a preview) for
+ * real, under the same lock, only if all of them passed. */
+static int rehearse(run *r)
+{
+    int rc = compile_pending(r);
+    if (rc == MIGRATE_OK)
+        rc = run_migrations(r);
+    mig_view_free(r->view);
+    r->view = NULL;
+    if (rc != MIGRATE_OK || r->o.dry_run) {
+        mark_rehearsed(r);
+        for (size_t i = 0; rc == MIGRATE_EFAILED && i < r->plan.count; i++) {
+            const migrate_result *m = mig_report_at(r->report, i);
+            if (m->outcome != MIGRATE_FAILED)
+                continue;
+            size_t n = strlen(m->error) + 96;
+            char *msg = malloc(n);
+            if (msg != NULL) {
+                snprintf(msg, n, "in the rehearsal%s: %s",
+                         r->o.dry_run ? "" : " (the upgrade was refused: nothing was written)",
+                         m->error);
+                mig_report_set_outcome(r->report, i, MIGRATE_FAILED, msg);
+                snprintf(r->err, sizeof r->err, "%s", msg);
+                free(msg);
+            }
+        }
+        return rc;
+    }
+    if ((rc = prepare_real_run(r)) != MIGRATE_OK) {
+        mark_rehearsed(r);
+        return rc;
+    }
+    /* The real run: every result starts again; the changes stay. */
+    for (size_t i = 0; i < r->plan.count; i++) {
+        mig_report_set_outcome(r->report, i, MIGRATE_NOT_RUN, NULL);
+        mig_report_set_seconds(r->report, i, 0);
+        mig_report_clear_log(r->report, i);
+    }
+    return run_migrations(r);
 }
 
 /* ---- the whole run ----------------------------------------------------------------- */
@@ -547,6 +658,7 @@ static int begin(run *r, const char *from, const char *to, const migrate_options
         *out = r->report;
     if (r->report == NULL)
         return MIGRATE_ENOMEM;
+    mig_report_set_rehearse(r->report, rc == MIGRATE_OK && r->o.rehearse);
     return rc != MIGRATE_OK ? rc : parse_bounds(r, from, to);
 }
 
@@ -558,6 +670,7 @@ static int finish(run *r, int rc, migrate_report **out)
     mig_scripts_free(&r->scripts);
     mig_plan_free(&r->plan);
     mig_runstate_free(&r->st); /* releases the lock */
+    mig_view_free(r->view);
     for (size_t i = 0; r->roots != NULL && r->roots[i] != NULL; i++)
         free(r->roots[i]);
     free(r->roots);
@@ -583,12 +696,17 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
     /* A dry run writes nothing, not even the lock file: it reads the state
      * without the lock, which is safe because the state is only ever
      * replaced whole by rename. */
+    /* A rehearsal writes nothing until it passed: it locks only a lock
+     * file that exists, reads the state as a dry run does, and makes its
+     * view before the scripts are loaded (their fs acts on it). */
     if (rc == MIGRATE_OK && !r.o.dry_run)
-        rc = mig_runstate_lock(&r.st, r.o.lock_timeout_ms);
+        rc = mig_runstate_lock(&r.st, r.o.lock_timeout_ms, !r.o.rehearse);
     if (rc == MIGRATE_OK)
         rc = mig_runstate_protect(&r.st, r.roots);
     if (rc == MIGRATE_OK)
-        rc = mig_runstate_load(&r.st, r.o.recover_corrupt_state, r.o.dry_run);
+        rc = mig_runstate_load(&r.st, r.o.recover_corrupt_state, r.o.dry_run || r.o.rehearse);
+    if (rc == MIGRATE_OK && r.o.rehearse && (r.view = mig_view_new(r.o.rehearsal_memory_limit)) == NULL)
+        rc = mig_errf(r.err, MIGRATE_ENOMEM, "out of memory making the rehearsal's view");
     if (rc == MIGRATE_OK)
         rc = discover(&r);
     if (rc == MIGRATE_OK) {
@@ -597,7 +715,9 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
             emit(&r, MIGRATE_EVENT_PLAN, 0, 0, NULL);
         rc = r.cancelled ? cancelled(&r, NULL) : compile_pending(&r);
     }
-    if (rc == MIGRATE_OK)
+    if (rc == MIGRATE_OK && r.o.rehearse)
+        rc = rehearse(&r);
+    else if (rc == MIGRATE_OK)
         rc = run_migrations(&r);
     return finish(&r, rc, out);
 }

@@ -43,12 +43,23 @@ static double now_seconds(void)
 
 /* ---- the lock ------------------------------------------------------------------ */
 
+static int take_lock(mig_runstate *s, unsigned lock_timeout_ms);
+
 /* flock on <state>.lock, waiting up to lock_timeout_ms. The lock file is
  * never removed: a waiter holding the old file and a newcomer creating a
  * new one would both believe they hold the lock. */
-int mig_runstate_lock(mig_runstate *s, unsigned lock_timeout_ms)
+int mig_runstate_lock(mig_runstate *s, unsigned lock_timeout_ms, bool create)
 {
     char buf[128];
+    if (!create) {
+        s->lock_fd = open(s->lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (s->lock_fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+            return MIGRATE_OK; /* no lock file yet: nothing to take without writing */
+        if (s->lock_fd < 0)
+            return mig_errf(s->err, MIGRATE_EIO, "%s: cannot open: %s", s->lock_path,
+                            mig_strerror(errno, buf, sizeof buf));
+        return take_lock(s, lock_timeout_ms);
+    }
     char *dir = strdup(s->state_path);
     if (dir == NULL)
         return mig_errf(s->err, MIGRATE_ENOMEM, "out of memory");
@@ -62,6 +73,12 @@ int mig_runstate_lock(mig_runstate *s, unsigned lock_timeout_ms)
     if (s->lock_fd < 0)
         return mig_errf(s->err, MIGRATE_EIO, "%s: cannot open: %s", s->lock_path,
                         mig_strerror(errno, buf, sizeof buf));
+    return take_lock(s, lock_timeout_ms);
+}
+
+static int take_lock(mig_runstate *s, unsigned lock_timeout_ms)
+{
+    char buf[128];
     double give_up = now_seconds() + lock_timeout_ms / 1000.0;
     for (;;) {
         if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)

@@ -30,7 +30,7 @@ static int setup(void **state)
     free(dir);
     assert_non_null(f->home);
     f->roots[0] = f->home;
-    f->env = (mig_fsenv){f->home, f->roots, f->protected_paths, NULL, NULL, NULL};
+    f->env = (mig_fsenv){f->home, f->roots, f->protected_paths, NULL, NULL, NULL, NULL};
     lua_State *L = f->L = luaL_newstate();
     assert_non_null(L);
     luaL_openlibs(L);

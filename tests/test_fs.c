@@ -92,7 +92,7 @@ static int setup(void **state)
     f->roots[0] = f->home;
     f->protected_paths[0] = f->state;
     f->protected_paths[1] = f->lock;
-    f->env = (mig_fsenv){f->home, f->roots, f->protected_paths, NULL, NULL, NULL};
+    f->env = (mig_fsenv){f->home, f->roots, f->protected_paths, NULL, NULL, NULL, NULL};
     f->L = luaL_newstate();
     assert_non_null(f->L);
     luaL_openlibs(f->L);

@@ -190,11 +190,6 @@ static void migrations_empty(tu_world *w, char **keep)
     (void)keep;
     w->opts.migrations_dir = "";
 }
-static void rehearse_on(tu_world *w, char **keep)
-{
-    (void)keep;
-    w->opts.rehearse = true;
-}
 
 static const bad_case bad_cases[] = {
     {"home empty", home_empty, "opts.home is \"\": the home must be an absolute path"},
@@ -215,7 +210,6 @@ static const bad_case bad_cases[] = {
     {"state_path through a dangling symlink", state_through_a_dangling_link,
      "/dangling is a symlink to nothing"},
     {"migrations_dir empty", migrations_empty, "opts.migrations_dir is \"\""},
-    {"rehearse", rehearse_on, "opts.rehearse: the rehearsal (SPEC §4.6) is not implemented yet"},
 };
 
 /* Each is MIGRATE_EINVAL with its message, for a real run and a dry run,

@@ -16,6 +16,9 @@
  * on out-of-memory.
  */
 #include "migrate.h"
+/* One internal piece: the library's unified diff (mig_unified_diff), so that
+ * the harness and the rehearsal's changes show differences alike. */
+#include "internal.h"
 
 #include <cJSON.h>
 #include <dirent.h>
@@ -37,10 +40,6 @@
 /* Git stores no empty directory: a file of this name stands for one. It is
  * never copied into a home and never compared. */
 #define KEEP_MARKER ".keep"
-#define CONTEXT_LINES 3
-/* Cells of the LCS table; files whose differing middles need more get no
- * line diff (fixture files are small; this only bounds a mistake). */
-#define MAX_DIFF_CELLS ((size_t)1 << 24)
 /* Per check()/migrate() call: a fixture home is tiny, so a script still
  * running after this long is stuck, and the suite must not wait 5 minutes. */
 #define CALL_TIMEOUT_MS 10000
@@ -303,145 +302,25 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* ---- unified diff of two texts (LCS over lines) ----------------------------- */
+/* ---- unified diff of two texts ---------------------------------------------- */
 
-typedef struct line {
-    const char *s;
-    size_t len; /* with its '\n', if it has one */
-} line;
-
-static line *split_lines(const char *s, size_t n, size_t *count)
-{
-    line *lines = NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        const char *nl = memchr(s + i, '\n', n - i);
-        size_t len = nl ? (size_t)(nl - (s + i)) + 1 : n - i;
-        lines = xrealloc(lines, (k + 1) * sizeof *lines);
-        lines[k++] = (line){s + i, len};
-        i += len;
-    }
-    *count = k;
-    return lines;
-}
-
-static bool same_line(line a, line b)
-{
-    return a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
-}
-
-/* One step of the edit script: '=' keep, '-' only in a, '+' only in b; a
- * and b are the line positions in each text where it happens. */
-typedef struct edit {
-    char op;
-    size_t a, b;
-} edit;
-
-/* The edit script turning a[lo..na) into b[lo..nb) with the fewest changes
- * (a longest common subsequence), appended to *ed. False when the table
- * would be too big. */
-static bool lcs_edits(const line *a, size_t na, const line *b, size_t nb, size_t lo, edit *ed,
-                      size_t *ne)
-{
-    size_t rows = na - lo + 1, cols = nb - lo + 1;
-    if (rows > MAX_DIFF_CELLS / cols)
-        return false;
-    uint32_t *t = xrealloc(NULL, rows * cols * sizeof *t);
-#define T(i, j) t[((i) - lo) * cols + ((j) - lo)]
-    for (size_t i = na + 1; i-- > lo;)
-        for (size_t j = nb + 1; j-- > lo;) {
-            if (i == na || j == nb)
-                T(i, j) = 0;
-            else if (same_line(a[i], b[j]))
-                T(i, j) = T(i + 1, j + 1) + 1;
-            else
-                T(i, j) = T(i + 1, j) > T(i, j + 1) ? T(i + 1, j) : T(i, j + 1);
-        }
-    size_t i = lo, j = lo;
-    while (i < na || j < nb) {
-        if (i < na && j < nb && same_line(a[i], b[j]))
-            ed[(*ne)++] = (edit){'=', i++, j++};
-        else if (i < na && (j == nb || T(i + 1, j) >= T(i, j + 1)))
-            ed[(*ne)++] = (edit){'-', i++, j};
-        else
-            ed[(*ne)++] = (edit){'+', i, j++};
-    }
-#undef T
-    free(t);
-    return true;
-}
-
-static void print_diff_line(text *out, char op, line l)
-{
-    bool nl = l.len > 0 && l.s[l.len - 1] == '\n';
-    text_printf(out, DIFF_INDENT "%c%.*s\n", op, (int)(l.len - nl), l.s);
-    if (!nl)
-        text_printf(out, DIFF_INDENT "\\ No newline at end of file\n");
-}
-
-/* The hunk edits ed[from..to), with its "@@ -a,n +b,m @@" header. */
-static void print_hunk(text *out, const edit *ed, size_t from, size_t to, const line *a,
-                       const line *b)
-{
-    size_t na = 0, nb = 0;
-    for (size_t k = from; k < to; k++) {
-        na += ed[k].op != '+';
-        nb += ed[k].op != '-';
-    }
-    text_printf(out, DIFF_INDENT "@@ -%zu,%zu +%zu,%zu @@\n", ed[from].a + (na > 0), na,
-                ed[from].b + (nb > 0), nb);
-    for (size_t k = from; k < to; k++)
-        print_diff_line(out, ed[k].op == '=' ? ' ' : ed[k].op,
-                        ed[k].op == '+' ? b[ed[k].b] : a[ed[k].a]);
-}
-
-/* Groups the changes into hunks with CONTEXT_LINES of context around them. */
-static void print_hunks(text *out, const edit *ed, size_t ne, const line *a, const line *b)
-{
-    size_t k = 0;
-    while (k < ne) {
-        while (k < ne && ed[k].op == '=')
-            k++;
-        if (k == ne)
-            break;
-        size_t from = k > CONTEXT_LINES ? k - CONTEXT_LINES : 0, last = k;
-        for (size_t j = k; j < ne && j <= last + 2 * CONTEXT_LINES; j++)
-            if (ed[j].op != '=')
-                last = j;
-        size_t to = last + 1 + CONTEXT_LINES < ne ? last + 1 + CONTEXT_LINES : ne;
-        print_hunk(out, ed, from, to, a, b);
-        k = to;
-    }
-}
-
-/* A unified diff from the expected text to the one found, indented. */
+/* A unified diff from the expected text to the one found, indented: the
+ * library's own (the one its rehearsal reports), so what is shown here is
+ * what a preview shows. */
 static void unified_diff(text *out, const char *label_a, const char *ta, size_t la,
                          const char *label_b, const char *tb, size_t lb)
 {
-    size_t na, nb, lo = 0;
-    line *a = split_lines(ta, la, &na), *b = split_lines(tb, lb, &nb);
-    /* Common head and tail lines need no table: diffs stay cheap for the
-     * usual one-key change in a long file. */
-    while (lo < na && lo < nb && same_line(a[lo], b[lo]))
-        lo++;
-    size_t ea = na, eb = nb;
-    while (ea > lo && eb > lo && same_line(a[ea - 1], b[eb - 1]))
-        ea--, eb--;
-    edit *ed = xrealloc(NULL, (na + nb + 1) * sizeof *ed);
-    size_t ne = 0;
-    for (size_t i = 0; i < lo; i++)
-        ed[ne++] = (edit){'=', i, i};
-    if (lcs_edits(a, ea, b, eb, lo, ed, &ne)) {
-        for (size_t i = ea, j = eb; i < na; i++, j++)
-            ed[ne++] = (edit){'=', i, j};
-        text_printf(out, DIFF_INDENT "--- %s\n" DIFF_INDENT "+++ %s\n", label_a, label_b);
-        print_hunks(out, ed, ne, a, b);
-    } else {
-        text_printf(out, DIFF_INDENT "(%zu and %zu lines: too large to diff)\n", na, nb);
+    bool too_large;
+    char *diff = mig_unified_diff(DIFF_INDENT, label_a, ta, la, label_b, tb, lb, &too_large);
+    if (diff == NULL && !too_large) {
+        fputs("migrate-fixture: out of memory\n", stderr);
+        exit(2);
     }
-    free(ed);
-    free(a);
-    free(b);
+    if (diff != NULL)
+        text_add(out, diff, strlen(diff));
+    else
+        text_printf(out, DIFF_INDENT "(too many lines differ to diff)\n");
+    free(diff);
 }
 
 /* ---- comparing two trees ------------------------------------------------ */
@@ -767,7 +646,7 @@ typedef struct fixture {
     const char *name;
     char *before, *after, *case_path, *migrations;
     fixture_case fc;
-    char *tmp, *home, *dry_home;
+    char *tmp, *home, *dry_home, *preview_home, *rehearsed_home;
     text why;     /* the reason, one line */
     text detail;  /* indented lines under it: errors, differences */
     text summary; /* what the first run did, for the PASS line */
@@ -791,14 +670,15 @@ static int on_event(const migrate_event *ev, void *payload)
     return 0;
 }
 
-static int run_once(fixture *f, const char *home, const char *run, bool dry_run,
-                    migrate_report **report)
+static int run_once_with(fixture *f, const char *home, const char *run, bool dry_run,
+                         bool rehearse, migrate_report **report)
 {
     migrate_options o;
     migrate_options_init(&o, MIGRATE_OPTIONS_VERSION);
     o.migrations_dir = f->migrations;
     o.home = home;
     o.dry_run = dry_run;
+    o.rehearse = rehearse;
     o.timeout_ms = CALL_TIMEOUT_MS;
     o.on_event = on_event;
     o.payload = f;
@@ -809,6 +689,12 @@ static int run_once(fixture *f, const char *home, const char *run, bool dry_run,
         printf(INDENT "[%s] %s\n", f->name, run);
     *report = NULL;
     return migrate_run(f->fc.from, f->fc.to, &o, report);
+}
+
+static int run_once(fixture *f, const char *home, const char *run, bool dry_run,
+                    migrate_report **report)
+{
+    return run_once_with(f, home, run, dry_run, false, report);
 }
 
 /* Why the run did not succeed: the failed migration's error, or the
@@ -1042,6 +928,234 @@ static bool step_dry_run(fixture *f)
     return ok;
 }
 
+/* ---- the preview: its changes, applied, give after/ ------------------------ */
+
+/* The lines of s (each with its '\n', if any). */
+typedef struct lines {
+    const char **at;
+    size_t *len;
+    size_t n;
+} lines;
+
+static lines split(const char *s, size_t n)
+{
+    lines l = {NULL, NULL, 0};
+    for (size_t i = 0; i < n;) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t len = nl ? (size_t)(nl - (s + i)) + 1 : n - i;
+        l.at = xrealloc(l.at, (l.n + 1) * sizeof *l.at);
+        l.len = xrealloc(l.len, (l.n + 1) * sizeof *l.len);
+        l.at[l.n] = s + i;
+        l.len[l.n++] = len;
+        i += len;
+    }
+    return l;
+}
+
+/* Applies a unified diff to old (the whole file), checking every context
+ * and removed line against it, as patch does without fuzz: the new text, or
+ * NULL with *why. The diff's own "\ No newline at end of file" marks say
+ * where a last line has no '\n'. */
+static char *apply_diff(const char *old, size_t old_len, const char *diff, size_t *new_len,
+                        text *why)
+{
+    lines o = split(old, old_len), d = split(diff, strlen(diff));
+    text out = {NULL, 0, 0};
+    text_add(&out, "", 0);
+    size_t pos = 0;
+    bool ok = true;
+    for (size_t k = 0; ok && k < d.n; k++) {
+        const char *l = d.at[k];
+        size_t n = d.len[k];
+        if (strncmp(l, "--- ", 4) == 0 || strncmp(l, "+++ ", 4) == 0)
+            continue;
+        if (strncmp(l, "@@ -", 4) == 0) {
+            unsigned long a = strtoul(l + 4, NULL, 10);
+            const char *comma = memchr(l, ',', n);
+            unsigned long count = comma ? strtoul(comma + 1, NULL, 10) : 1;
+            size_t start = count == 0 ? a : a - 1;
+            if (start < pos || start > o.n) {
+                text_printf(why, "a hunk starts at line %lu, outside the file", a);
+                ok = false;
+                break;
+            }
+            for (; pos < start; pos++)
+                text_add(&out, o.at[pos], o.len[pos]);
+            continue;
+        }
+        if (l[0] == '\\')
+            continue; /* "\\ No newline at end of file": read with the line before */
+        /* An op, the line without its '\n', the diff's '\n'; the file's
+         * line has that '\n' too unless a "\\ No newline" mark follows. */
+        bool no_nl = k + 1 < d.n && d.at[k + 1][0] == '\\';
+        size_t body = n >= 2 ? n - 2 : 0;
+        if (l[0] == '+') {
+            text_add(&out, l + 1, body);
+            if (!no_nl)
+                text_add(&out, "\n", 1);
+            continue;
+        }
+        if ((l[0] != ' ' && l[0] != '-') || pos >= o.n || o.len[pos] != body + !no_nl ||
+            memcmp(o.at[pos], l + 1, body) != 0) {
+            text_printf(why, "line %zu of the file does not match the diff's \"%.*s\"", pos + 1,
+                        (int)body, l + 1);
+            ok = false;
+            break;
+        }
+        if (l[0] == ' ')
+            text_add(&out, o.at[pos], o.len[pos]);
+        pos++;
+    }
+    for (; ok && pos < o.n; pos++)
+        text_add(&out, o.at[pos], o.len[pos]);
+    free(o.at);
+    free(o.len);
+    free(d.at);
+    free(d.len);
+    if (!ok) {
+        free(out.data);
+        return NULL;
+    }
+    *new_len = out.len;
+    return out.data;
+}
+
+static bool write_whole(const char *path, const char *data, size_t len, int mode, text *why)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && (len == 0 || write(fd, data, len) == (ssize_t)len) &&
+              fchmod(fd, (mode_t)mode) == 0;
+    if (!ok)
+        fail_errno(why, "cannot write", path);
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* A created or modified file: its new bytes from the diff (or the source
+ * of the copy that made it). */
+static bool apply_file_change(const migrate_change *c, text *why)
+{
+    size_t old_len = 0, new_len = 0;
+    char *old = NULL, *new_text = NULL;
+    if (c->from != NULL) {
+        new_text = read_file(c->from, &new_len);
+        if (new_text == NULL)
+            return fail_errno(why, "cannot read the copy's source", c->from);
+    } else {
+        if (c->kind == MIGRATE_CHANGE_MODIFIED && (old = read_file(c->path, &old_len)) == NULL)
+            return fail_errno(why, "cannot read", c->path);
+        if (c->diff != NULL) {
+            new_text = apply_diff(old ? old : "", old_len, c->diff, &new_len, why);
+        } else if (c->size == (c->kind == MIGRATE_CHANGE_MODIFIED ? old_len : 0)) {
+            new_text = old ? old : xstrdup(""); /* same bytes (a new mode), or empty */
+            new_len = old_len;
+            old = NULL;
+        } else {
+            text_printf(why, "the change of %s has no diff (binary, or over %zu bytes): the "
+                             "preview cannot be checked against after/", c->path,
+                        (size_t)MIGRATE_MAX_DIFF_BYTES);
+        }
+    }
+    bool ok = new_text != NULL && write_whole(c->path, new_text, new_len, c->mode, why);
+    free(old);
+    free(new_text);
+    return ok;
+}
+
+static bool apply_change(const migrate_change *c, text *why)
+{
+    bool ok = true;
+    switch (c->kind) {
+    case MIGRATE_CHANGE_CREATED:
+        if (strcmp(c->type, "dir") == 0)
+            ok = (mkdir(c->path, 0700) == 0 && chmod(c->path, (mode_t)c->mode) == 0) ||
+                 fail_errno(why, "cannot make the directory", c->path);
+        else if (strcmp(c->type, "link") == 0)
+            ok = symlink(c->target, c->path) == 0 ||
+                 fail_errno(why, "cannot make the symlink", c->path);
+        else
+            ok = apply_file_change(c, why);
+        break;
+    case MIGRATE_CHANGE_MODIFIED:
+        ok = apply_file_change(c, why);
+        break;
+    case MIGRATE_CHANGE_REMOVED:
+        remove_tree(c->path);
+        break;
+    case MIGRATE_CHANGE_RENAMED:
+        ok = rename(c->from, c->path) == 0 || fail_errno(why, "cannot rename", c->from);
+        break;
+    case MIGRATE_CHANGE_MODE:
+        ok = chmod(c->path, (mode_t)c->mode) == 0 || fail_errno(why, "cannot chmod", c->path);
+        break;
+    }
+    return ok;
+}
+
+/* The preview (dry_run with rehearse) on a copy of before/: the result the
+ * fixture expects, nothing written, and its changes, applied in order to
+ * before/, give after/ exactly: the rehearsal's view is faithful. */
+static bool step_preview(fixture *f)
+{
+    if (!copy_tree(f->before, f->preview_home, &f->why))
+        return false;
+    migrate_report *r;
+    int rc = run_once_with(f, f->preview_home, "preview", true, true, &r);
+    bool ok = expect_result(f, rc, r, "preview");
+    if (ok && !same_tree(f->before, "before", f->preview_home, "home", false, &f->detail)) {
+        text_printf(&f->why, "the preview wrote to the home:");
+        ok = false;
+    }
+    for (size_t i = 0; ok && i < migrate_report_count(r); i++)
+        for (size_t j = 0; ok && j < migrate_result_change_count(r, i); j++) {
+            const migrate_change *c = migrate_result_change(r, i, j);
+            text why = {NULL, 0, 0};
+            if (!apply_change(c, &why)) {
+                text_printf(&f->why, "the preview's change %zu of %s (%s %s) does not apply: %s",
+                            j + 1, migrate_report_get(r, i)->id, migrate_change_kind_name(c->kind),
+                            c->path, text_str(&why));
+                ok = false;
+            }
+            free(why.data);
+        }
+    migrate_report_free(r);
+    if (ok && !same_tree(f->after, "after", f->preview_home, "before + the preview's changes",
+                         true, &f->detail)) {
+        text_printf(&f->why, "the preview's changes, applied to before/, do not give after/:");
+        ok = false;
+    }
+    return ok;
+}
+
+/* A real run with rehearse on a copy of before/: the same tree as without
+ * (after/); or, for a fixture whose migration fails, refused by its
+ * rehearsal with nothing at all written (before/, not even a state file). */
+static bool step_rehearsed_run(fixture *f)
+{
+    if (!copy_tree(f->before, f->rehearsed_home, &f->why))
+        return false;
+    migrate_report *r;
+    const char *run = "run with rehearse";
+    int rc = run_once_with(f, f->rehearsed_home, run, false, true, &r);
+    bool ok = expect_result(f, rc, r, run);
+    const migrate_result *failed = migrate_report_failed(r);
+    if (ok && f->fc.expect_failure && (failed == NULL || !failed->rehearsal)) {
+        text_printf(&f->why, "the %s: the failure is not marked as the rehearsal's", run);
+        ok = false;
+    }
+    migrate_report_free(r);
+    const char *want = f->fc.expect_failure ? f->before : f->after;
+    if (ok && !same_tree(want, f->fc.expect_failure ? "before" : "after", f->rehearsed_home,
+                         "home", !f->fc.expect_failure, &f->detail)) {
+        text_printf(&f->why, f->fc.expect_failure
+                                 ? "the %s was refused, but the home differs from before/:"
+                                 : "after the %s, the home differs from after/:", run);
+        ok = false;
+    }
+    return ok;
+}
+
 static bool fixture_paths(fixture *f, const char *dir)
 {
     if (!is_dir(dir)) {
@@ -1081,6 +1195,8 @@ static bool fixture_tmp(fixture *f)
     free(templ);
     f->home = path_join(f->tmp, "home");
     f->dry_home = path_join(f->tmp, "dry-run-home");
+    f->preview_home = path_join(f->tmp, "preview-home");
+    f->rehearsed_home = path_join(f->tmp, "rehearsed-home");
     return true;
 }
 
@@ -1089,7 +1205,8 @@ static bool fixture_steps(fixture *f, const char *dir)
     if (!fixture_paths(f, dir) || !fixture_tmp(f))
         return false;
     return step_first_run(f) && step_rerun_with_state(f) &&
-           (f->fc.expect_failure || step_rerun_without_state(f)) && step_dry_run(f);
+           (f->fc.expect_failure || step_rerun_without_state(f)) && step_dry_run(f) &&
+           step_preview(f) && step_rehearsed_run(f);
 }
 
 /* Removes the temporary homes and frees what the fixture holds. */
@@ -1099,7 +1216,7 @@ static void fixture_free(fixture *f)
         remove_tree(f->tmp);
     case_free(&f->fc);
     char *paths[] = {f->before, f->after, f->case_path, f->migrations,
-                     f->tmp,    f->home,  f->dry_home};
+                     f->tmp,    f->home,  f->dry_home, f->preview_home, f->rehearsed_home};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
         free(paths[i]);
     free(f->why.data);
