@@ -32,8 +32,11 @@
  * 1.0.0 (SONAME libmigrate.so.1) is the one break of the 0.x API: versioned
  * options (migrate_options_init() takes the version and returns int), the
  * event callback returns int (non-zero cancels the run, MIGRATE_ECANCELED),
- * options checked before anything runs, and the rehearsal's fields (the
- * rehearsal itself is not implemented yet: see opts.rehearse).
+ * options checked before anything runs, and the rehearsal's fields.
+ * 1.1.0 adds the rehearsal itself (opts.rehearse, SPEC §4.6): the `rehearsal`
+ * fields of migrate_result and migrate_event (at their ends: both structs
+ * are only ever handed out by the library) and migrate_change with its
+ * accessors.
  */
 #ifndef MIGRATE_H
 #define MIGRATE_H
@@ -50,7 +53,7 @@ extern "C" {
  * (the Makefile, the file names, the SONAME, migrate.pc and
  * migrate_library_version() all come from these three lines). */
 #define MIGRATE_VERSION_MAJOR 1
-#define MIGRATE_VERSION_MINOR 0
+#define MIGRATE_VERSION_MINOR 1
 #define MIGRATE_VERSION_PATCH 0
 
 /* Marks the public functions: the library is built with hidden visibility,
@@ -285,8 +288,7 @@ typedef int (*migrate_event_fn)(const migrate_event *event, void *payload);
  *   (or a symlink to nothing).
  *   Its directory may be missing: a real run creates it (0700);
  * - migrations_dir empty (relative is fine: the working directory's, like
- *   the default "migrations"; a missing one is MIGRATE_EMANIFEST);
- * - rehearse true (not implemented yet, see below).
+ *   the default "migrations"; a missing one is MIGRATE_EMANIFEST).
  * migrate_discover() checks only version and migrations_dir, the only
  * options it uses. */
 typedef struct migrate_options {
@@ -296,10 +298,17 @@ typedef struct migrate_options {
     const char *state_path;            /* default <home>/.teleclaude/migration_state.json; absolute */
     const char *const *allowed_roots;  /* NULL-terminated; where fs may act; default { home } */
     bool dry_run;                      /* run check() only; write nothing at all */
-    /* Rehearse the whole upgrade on a copy-on-write view first (SPEC
-     * §4.6). NOT IMPLEMENTED YET: a run with rehearse true returns
-     * MIGRATE_EINVAL ("opts.rehearse: the rehearsal is not implemented
-     * yet") and does nothing, rather than run unrehearsed. */
+    /* Rehearse the whole upgrade first (SPEC §4.6): every pending
+     * migration's check(), migrate() and confirming check() run against a
+     * copy-on-write view of the files held in memory, which writes nothing.
+     * Only if every one passes does the real run follow, under the same
+     * lock. A failure there returns MIGRATE_EFAILED with nothing at all
+     * written (no state, no lock file, no file of the user's): the failed
+     * result's `rehearsal` is true and its error starts "in the rehearsal".
+     * With dry_run as well: a preview, the rehearsal alone (no lock taken).
+     * Each migration's changes (migrate_result_change) say what it did or
+     * would do. Events from the rehearsal have `rehearsal` set. See
+     * migrate_run() for what the view cannot show. */
     bool rehearse;
     bool recover_corrupt_state;        /* move a corrupt state aside instead of failing */
     size_t memory_limit;               /* bytes per script state; default (and 0) 256 MiB */

@@ -26,6 +26,7 @@ typedef struct progress {
     double seconds;
     char **log;
     size_t nlog;
+    int phase; /* 0: none yet; 1: the rehearsal's events; 2: the real run's */
 } progress;
 
 /* Prints text indented, broken at spaces so no line passes COLUMNS; a word
@@ -96,17 +97,39 @@ static void on_start(const migrate_event *ev)
 static void on_done(progress *p, const migrate_event *ev)
 {
     const migrate_result *m = ev->migration;
-    p->counts[m->outcome]++;
+    /* Applied in the rehearsal: on the view only, so far. */
+    bool rehearsed = ev->rehearsal && m->outcome == MIGRATE_APPLIED;
+    p->counts[rehearsed ? MIGRATE_PENDING : m->outcome]++;
     p->seconds += m->seconds;
-    printf(" %-13s %8.1f ms\n", migrate_outcome_name(m->outcome), m->seconds * 1000);
+    printf(" %-13s %8.1f ms\n", rehearsed ? "would apply" : migrate_outcome_name(m->outcome),
+           m->seconds * 1000);
     flush_log(p);
     if (m->error != NULL)
         print_wrapped(m->error, 10);
 }
 
+/* A run with rehearse sends START and DONE twice: say which pass this is,
+ * and count only the last. */
+static void note_phase(progress *p, const migrate_event *ev)
+{
+    if (ev->kind != MIGRATE_EVENT_START)
+        return;
+    int phase = ev->rehearsal ? 1 : 2;
+    if (phase == p->phase)
+        return;
+    if (phase == 1)
+        printf(" rehearsing on a copy-on-write view of the files (nothing is written):\n");
+    else if (p->phase == 1)
+        printf(" the rehearsal passed; now for real:\n");
+    if (p->phase == 1)
+        memset(p->counts, 0, sizeof p->counts), p->seconds = 0;
+    p->phase = phase;
+}
+
 static int on_event(const migrate_event *ev, void *payload)
 {
     progress *p = payload;
+    note_phase(p, ev);
     switch (ev->kind) {
     case MIGRATE_EVENT_PLAN:
         printf("running %zu migration%s:\n", ev->total, ev->total == 1 ? "" : "s");
@@ -147,7 +170,7 @@ static void print_plan(const char *from, const char *to, const migrate_options *
 static void print_summary(const progress *p, int rc, const migrate_report *report)
 {
     static const char *const said[] = {
-        [MIGRATE_PENDING] = "pending (dry run)",
+        [MIGRATE_PENDING] = "pending (dry run, or applied in a preview)",
         [MIGRATE_APPLIED] = "applied",
         [MIGRATE_SKIPPED_STATE] = "skipped (recorded)",
         [MIGRATE_SKIPPED_CHECK] = "skipped (check() true)",
@@ -177,10 +200,44 @@ static void print_summary(const progress *p, int rc, const migrate_report *repor
         print_wrapped(error, 9);
 }
 
+/* What each migration changed in the rehearsal, with its diffs. */
+static void print_changes(const migrate_report *report, const char *home)
+{
+    size_t home_len = home ? strlen(home) : 0;
+    for (size_t i = 0; i < migrate_report_count(report); i++) {
+        size_t n = migrate_result_change_count(report, i);
+        if (n == 0)
+            continue;
+        printf("  %s:\n", migrate_report_get(report, i)->id);
+        for (size_t j = 0; j < n; j++) {
+            const migrate_change *c = migrate_result_change(report, i, j);
+            const char *path = c->path;
+            /* ~/ for the home, as the scripts wrote it */
+            bool in_home = home_len > 0 && strncmp(path, home, home_len) == 0 && path[home_len] == '/';
+            printf("    %-9s %s %s%s", migrate_change_kind_name(c->kind), c->type,
+                   in_home ? "~" : "", in_home ? path + home_len : path);
+            if (c->from != NULL)
+                printf(" (from %s%s)", home_len && strncmp(c->from, home, home_len) == 0 ? "~" : "",
+                       home_len && strncmp(c->from, home, home_len) == 0 ? c->from + home_len : c->from);
+            if (c->target != NULL)
+                printf(" -> %s", c->target);
+            if (c->kind == MIGRATE_CHANGE_MODE || (c->kind == MIGRATE_CHANGE_MODIFIED && c->old_mode != c->mode))
+                printf(" (mode %04o -> %04o)", (unsigned)c->old_mode, (unsigned)c->mode);
+            printf("\n");
+            for (const char *l = c->diff; l != NULL && *l != '\0';) {
+                const char *nl = strchr(l, '\n');
+                int len = nl ? (int)(nl - l) : (int)strlen(l);
+                printf("      %.*s\n", len, l);
+                l += len + (nl != NULL);
+            }
+        }
+    }
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: migrate-demo [--dry-run] [--json] [--migrations DIR] [--home DIR] "
-                    "FROM [TO]\n");
+    fprintf(stderr, "usage: migrate-demo [--dry-run] [--rehearse] [--json] [--migrations DIR] "
+                    "[--home DIR] FROM [TO]\n");
     return 2;
 }
 
@@ -194,6 +251,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dry-run") == 0)
             opts.dry_run = true;
+        else if (strcmp(argv[i], "--rehearse") == 0)
+            opts.rehearse = true;
         else if (strcmp(argv[i], "--json") == 0)
             json = true;
         else if (strcmp(argv[i], "--migrations") == 0 && i + 1 < argc)
@@ -209,12 +268,15 @@ int main(int argc, char **argv)
     }
     if (nversions == 0)
         return usage();
-    progress p = {{0}, 0, NULL, 0};
+    progress p = {{0}, 0, NULL, 0, 0};
     opts.on_event = on_event;
     opts.payload = &p;
     char title[PATH_MAX * 2 + 64];
     snprintf(title, sizeof title, "libmigrate %s: %s%s/ on the home %s", migrate_library_version(),
-             opts.dry_run ? "a dry run of " : "",
+             opts.dry_run && opts.rehearse ? "a preview of "
+             : opts.dry_run                 ? "a dry run of "
+             : opts.rehearse                ? "a rehearsed run of "
+                                            : "",
              opts.migrations_dir ? opts.migrations_dir : "migrations", opts.home ? opts.home : "$HOME");
     print_wrapped(title, 0);
     print_plan(versions[0], versions[1], &opts);
@@ -223,6 +285,10 @@ int main(int argc, char **argv)
     flush_log(&p);
     free(p.log);
     print_summary(&p, rc, report);
+    if (opts.rehearse && opts.dry_run) {
+        printf("what the upgrade would change:\n");
+        print_changes(report, opts.home);
+    }
     if (json) {
         char *text = migrate_report_json(report);
         printf("report:\n%s\n", text ? text : "(out of memory)");

@@ -9,7 +9,8 @@
  * file is left, and a run without faults then completes with every
  * migration applied exactly once. The same for fs.write, fs.copy and
  * fs.write_json called from a script: the target holds the old or the new
- * content, never a mix.
+ * content, never a mix. The run sweep is repeated with opts.rehearse; a run
+ * its rehearsal refused must have recorded nothing new.
  *
  * usage: fault_sweep [--full]   (or REL_FULL=1; without it: EIO and EINTR only) */
 #include "rel.h"
@@ -203,6 +204,15 @@ static bool sweep_step(world *w, const fault_kind *k, bool resumed, long nth)
     REL_CHECK(o.rc == MIGRATE_OK || o.error[0] != '\0', "%s: an error without a message", what);
     size_t recorded;
     check_consistent(w, what, &recorded);
+    if (strstr(o.error, "in the rehearsal") != NULL) { /* refused: nothing was written */
+        int counts[NIDS], unknown, effects = 0;
+        count_effects(w, counts, &unknown);
+        for (size_t i = 0; i < NIDS; i++)
+            effects += counts[i];
+        REL_CHECK(recorded == (resumed ? 1u : 0u) && effects == (resumed ? 1 : 0),
+                  "%s: the rehearsal failed, yet %zu are recorded and %d effects there", what,
+                  recorded, effects);
+    }
     if (o.rc == MIGRATE_OK)
         REL_CHECK(recorded == NIDS, "%s: OK but only %zu recorded", what, recorded);
     if (must_succeed(k, o.fired_at))
@@ -382,6 +392,14 @@ int main(int argc, char **argv)
         faults += sweep_run(&w, &KINDS[k], false);
         faults += sweep_run(&w, &KINDS[k], true);
     }
+    /* With opts.rehearse (SPEC §4.6): faults in the rehearsal's reads too. */
+    printf("fault sweep with rehearse:\n");
+    w.base.opts.rehearse = true;
+    for (size_t k = 0; k < nkinds; k++) {
+        faults += sweep_run(&w, &KINDS[k], false);
+        faults += sweep_run(&w, &KINDS[k], true);
+    }
+    w.base.opts.rehearse = false;
     world_free(&w);
     for (size_t p = 0; p < sizeof PRIMS / sizeof PRIMS[0]; p++)
         for (size_t k = 0; k < nkinds; k++)
