@@ -437,7 +437,12 @@ MIGRATE_EXTERN const char *migrate_report_warning(const migrate_report *r, size_
  * is "ok" for MIGRATE_OK; "canceled" for MIGRATE_ECANCELED (also when the
  * cancel interrupted a migration, which is then "failed"); otherwise
  * "failed" when a migration failed (MIGRATE_EFAILED, or its effect could
- * not be recorded), and "error" for every other code. */
+ * not be recorded), and "error" for every other code. Also "rehearse" (the
+ * option), with it "rehearsal_peak_bytes" (migrate_report_rehearsal_peak()),
+ * and per migration "rehearsal" (migrate_result.rehearsal) and "changes":
+ * [{"kind", "path", "type", "from", "target", "mode", "old_mode" (octal
+ * strings like "0644"), "size", "diff"}], each key only where the change
+ * has it (a file's "diff" is null when none is kept). */
 MIGRATE_EXTERN char *migrate_report_json(const migrate_report *r);
 
 /* Number of changes migration i made in the rehearsal: with opts.rehearse,
@@ -448,6 +453,10 @@ MIGRATE_EXTERN size_t migrate_result_change_count(const migrate_report *r, size_
 /* Change j of migration i, in the order they were made; NULL out of range. */
 MIGRATE_EXTERN const migrate_change *migrate_result_change(const migrate_report *r, size_t i,
                                                            size_t j);
+
+/* The most memory the rehearsal's view held during the run, in bytes (what
+ * rehearsal_memory_limit bounds): to size that limit. 0 without rehearse. */
+MIGRATE_EXTERN size_t migrate_report_rehearsal_peak(const migrate_report *r);
 
 /* Frees a report and everything it owns (every migrate_result and string
  * read from it, except migrate_report_json()'s); NULL is fine. */

@@ -523,6 +523,7 @@ int mig_report_warn(migrate_report *r, const char *message);
 void mig_report_log(migrate_report *r, size_t i, int level, const char *message, size_t len);
 void mig_report_set_rehearse(migrate_report *r, bool rehearse);
 void mig_report_set_rehearsal(migrate_report *r, size_t i, bool rehearsal);
+void mig_report_set_rehearsal_peak(migrate_report *r, size_t bytes);
 /* Drops migration i's log lines (the rehearsal's, before the real run's). */
 void mig_report_clear_log(migrate_report *r, size_t i);
 void mig_report_clear_changes(migrate_report *r, size_t i);

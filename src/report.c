@@ -30,6 +30,7 @@ struct migrate_report {
     char *from, *to;
     bool dry_run;
     bool rehearse;
+    size_t rehearsal_peak; /* the most bytes the rehearsal's view held */
     int code;    /* what the run returned: MIGRATE_OK until mig_report_fail() */
     char *error;
     result *items;
@@ -165,6 +166,17 @@ void mig_report_log(migrate_report *r, size_t i, int level, const char *message,
 void mig_report_set_rehearse(migrate_report *r, bool rehearse)
 {
     r->rehearse = rehearse;
+}
+
+void mig_report_set_rehearsal_peak(migrate_report *r, size_t bytes)
+{
+    if (bytes > r->rehearsal_peak)
+        r->rehearsal_peak = bytes;
+}
+
+size_t migrate_report_rehearsal_peak(const migrate_report *r)
+{
+    return r != NULL ? r->rehearsal_peak : 0;
 }
 
 void mig_report_set_rehearsal(migrate_report *r, size_t i, bool rehearsal)
@@ -399,6 +411,8 @@ static cJSON *report_json(const migrate_report *r)
               cJSON_AddItemToObject(o, "to", string_or_null(r->to)) &&
               cJSON_AddBoolToObject(o, "dry_run", r->dry_run) &&
               cJSON_AddBoolToObject(o, "rehearse", r->rehearse) &&
+              (!r->rehearse ||
+               cJSON_AddNumberToObject(o, "rehearsal_peak_bytes", (double)r->rehearsal_peak)) &&
               cJSON_AddStringToObject(o, "status", report_status(r)) &&
               cJSON_AddItemToObject(o, "error", string_or_null(r->error));
     cJSON *warnings = ok ? cJSON_AddArrayToObject(o, "warnings") : NULL;

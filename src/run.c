@@ -299,53 +299,70 @@ static int use_precheck(run *r, size_t i)
  * precheck() already. */
 static bool keep_loaded(run *r, size_t i, mig_sandbox *sb)
 {
-    return (!r->o.dry_run || r->view != NULL) &&
-           mig_scripts_keep(&r->scripts, i, sb, r->o.memory_limit);
+    return !r->o.dry_run && mig_scripts_keep(&r->scripts, i, sb, r->o.memory_limit);
 }
 
 /* SPEC §4.3: every pending script compiles and defines check() and
  * migrate() before any of them runs. */
-static int compile_pending(run *r)
+static void read_pending(run *r)
 {
     /* Every source is read before the first sandbox is built: the sources
      * stay allocated for the run, and one allocated between two sandboxes
      * made each new sandbox land in cold, fresh heap (a sandbox took 40 us
-     * instead of 25). The first read error stops this pass; the next one
-     * reads what is left in order, so errors come in the same order. */
+     * instead of 25). The first read error stops this pass; the compile
+     * pass reads what is left in order, so errors come in the same order. */
     bool reading = true;
     for (size_t i = 0; i < r->plan.count; i++) {
         r->scripts.items[i].applied = mig_state_has(r->st.state, r->plan.items[i].id);
         if (!r->scripts.items[i].applied && reading && read_script(r, i) != MIGRATE_OK)
             reading = false;
     }
-    bool stop_prechecks = !r->o.dry_run || r->view != NULL;
+}
+
+/* Builds the sandbox of pending script i (its top level runs): *sb, or an
+ * error with r->err (MIGRATE_EMANIFEST, MIGRATE_ECANCELED, ...). */
+static int compile_one(run *r, size_t i, mig_sandbox **sb, double *t0)
+{
+    const mig_entry *e = &r->plan.items[i];
+    *sb = NULL;
+    int rc = r->scripts.items[i].source != NULL ? MIGRATE_OK : read_script(r, i);
+    if (rc != MIGRATE_OK)
+        return rc;
+    r->current = i;
+    mig_sandbox_config cfg = sandbox_config(r, i);
+    char *msg = NULL;
+    *t0 = now_seconds();
+    rc = mig_sandbox_new(&cfg, r->scripts.items[i].source, r->scripts.items[i].len, sb, &msg);
+    if (r->cancelled) { /* from a LOG event of a top level */
+        mig_sandbox_free(*sb);
+        *sb = NULL;
+        free(msg);
+        return cancelled(r, NULL);
+    }
+    if (rc != MIGRATE_OK)
+        mig_errf(r->err, rc, "%s: cannot load %s: %s", e->id, e->path, msg ? msg : "out of memory");
+    free(msg);
+    return rc;
+}
+
+/* SPEC §4.3: every pending script compiles and defines check() and
+ * migrate() before any of them runs. */
+static int compile_pending(run *r)
+{
+    read_pending(r);
+    bool stop_prechecks = !r->o.dry_run;
     for (size_t i = 0; i < r->plan.count; i++) {
-        const mig_entry *e = &r->plan.items[i];
         if (r->scripts.items[i].applied)
             continue;
-        int rc = r->scripts.items[i].source != NULL ? MIGRATE_OK : read_script(r, i);
+        mig_sandbox *sb;
+        double t0;
+        int rc = compile_one(r, i, &sb, &t0);
         if (rc != MIGRATE_OK)
             return rc;
-        r->current = i;
-        mig_sandbox_config cfg = sandbox_config(r, i);
-        mig_sandbox *sb = NULL;
-        char *msg = NULL;
-        double t0 = now_seconds();
-        rc = mig_sandbox_new(&cfg, r->scripts.items[i].source, r->scripts.items[i].len, &sb, &msg);
-        if (rc == MIGRATE_OK && !stop_prechecks)
+        if (!stop_prechecks)
             precheck(r, i, sb, t0, &stop_prechecks);
-        if (rc != MIGRATE_OK || !keep_loaded(r, i, sb))
+        if (!keep_loaded(r, i, sb))
             mig_sandbox_free(sb);
-        if (r->cancelled) { /* from a LOG event of a top level: nothing has run */
-            free(msg);
-            return cancelled(r, NULL);
-        }
-        if (rc != MIGRATE_OK) {
-            mig_errf(r->err, rc, "%s: cannot load %s: %s", e->id, e->path,
-                     msg ? msg : "out of memory");
-            free(msg);
-            return rc;
-        }
     }
     return MIGRATE_OK;
 }
@@ -459,66 +476,77 @@ static int keep_changes(run *r, size_t i)
     return mig_view_flush(r->view, &cfg.fsenv, r->report, i);
 }
 
-/* A cancel (see emit()) takes effect here between migrations: before a
- * START, or right after it (the migration is NOT_RUN, its DONE still
- * sent); and inside a script through the sandbox, which fails the call:
- * that migration is FAILED, as migrate.h documents. */
-static int run_migrations(run *r)
+/* Migration i's turn (see run_migrations()); sb: its sandbox when the
+ * caller built it (the rehearsal's pass), else NULL. */
+static int run_step(run *r, size_t i, mig_sandbox *sb)
 {
-    int rc = MIGRATE_OK;
-    for (size_t i = 0; i < r->plan.count && rc == MIGRATE_OK; i++) {
-        if (r->cancelled) {
-            rc = cancelled(r, NULL);
-            break;
-        }
-        r->current = i;
-        emit(r, MIGRATE_EVENT_START, i, 0, NULL);
-        if (r->cancelled) {
-            emit(r, MIGRATE_EVENT_DONE, i, 0, NULL);
-            rc = cancelled(r, NULL);
-            break;
-        }
-        if (r->scripts.items[i].applied) {
-            mig_report_set_outcome(r->report, i, MIGRATE_SKIPPED_STATE, NULL);
-            if (r->view == NULL || r->o.dry_run) /* else the real run says it */
-                warn_if_changed(r, i);
-        } else if (r->scripts.items[i].precheck != MIG_PRECHECK_NONE) {
-            rc = use_precheck(r, i);
-        } else {
-            double t0 = now_seconds();
-            mig_sandbox *sb = mig_scripts_take_loaded(&r->scripts, i);
-            char *msg = NULL;
-            int made = MIGRATE_OK;
-            if (sb == NULL) {
-                mig_sandbox_config cfg = sandbox_config(r, i);
-                r->reloading = true;
-                made = mig_sandbox_new(&cfg, r->scripts.items[i].source, r->scripts.items[i].len, &sb, &msg);
-                r->reloading = false;
-            }
-            if (made != MIGRATE_OK) {
-                fail(r, i, "cannot load", msg ? msg : "out of memory");
-                rc = MIGRATE_EFAILED;
-            } else {
-                rc = run_one(r, i, sb, t0);
-            }
-            free(msg);
-            mig_sandbox_free(sb);
-            mig_report_set_seconds(r->report, i, now_seconds() - t0);
-            if (r->view != NULL && keep_changes(r, i) != MIGRATE_OK && rc == MIGRATE_OK) {
-                fail(r, i, "its changes in the rehearsal could not be recorded",
-                     "out of memory");
-                rc = MIGRATE_EFAILED;
-            }
-        }
-        /* Every step above returns non-OK exactly when it failed migration i. */
-        if (r->cancelled && rc != MIGRATE_OK)
-            rc = cancelled(r, r->plan.items[i].id);
+    if (r->cancelled)
+        return cancelled(r, NULL);
+    r->current = i;
+    emit(r, MIGRATE_EVENT_START, i, 0, NULL);
+    if (r->cancelled) {
         emit(r, MIGRATE_EVENT_DONE, i, 0, NULL);
+        return cancelled(r, NULL);
     }
+    int rc = MIGRATE_OK;
+    if (r->scripts.items[i].applied) {
+        mig_report_set_outcome(r->report, i, MIGRATE_SKIPPED_STATE, NULL);
+        if (r->view == NULL || r->o.dry_run) /* else the real run says it */
+            warn_if_changed(r, i);
+    } else if (r->scripts.items[i].precheck != MIG_PRECHECK_NONE) {
+        rc = use_precheck(r, i);
+    } else {
+        double t0 = now_seconds();
+        mig_sandbox *own = sb != NULL ? NULL : mig_scripts_take_loaded(&r->scripts, i);
+        char *msg = NULL;
+        int made = MIGRATE_OK;
+        if (sb == NULL && own == NULL) {
+            mig_sandbox_config cfg = sandbox_config(r, i);
+            r->reloading = true;
+            made = mig_sandbox_new(&cfg, r->scripts.items[i].source, r->scripts.items[i].len, &own,
+                                   &msg);
+            r->reloading = false;
+        }
+        if (made != MIGRATE_OK) {
+            fail(r, i, "cannot load", msg ? msg : "out of memory");
+            rc = MIGRATE_EFAILED;
+        } else {
+            rc = run_one(r, i, sb != NULL ? sb : own, t0);
+        }
+        free(msg);
+        mig_sandbox_free(own);
+        mig_report_set_seconds(r->report, i, now_seconds() - t0);
+        if (r->view != NULL && keep_changes(r, i) != MIGRATE_OK && rc == MIGRATE_OK) {
+            fail(r, i, "its changes in the rehearsal could not be recorded", "out of memory");
+            rc = MIGRATE_EFAILED;
+        }
+    }
+    /* Every step above returns non-OK exactly when it failed migration i. */
+    if (r->cancelled && rc != MIGRATE_OK)
+        rc = cancelled(r, r->plan.items[i].id);
+    emit(r, MIGRATE_EVENT_DONE, i, 0, NULL);
+    return rc;
+}
+
+/* The run-level error of a failed migration is its message. */
+static int blame_failed(run *r, int rc)
+{
     const migrate_result *failed = migrate_report_failed(r->report);
     if (rc == MIGRATE_EFAILED && failed != NULL)
         snprintf(r->err, sizeof r->err, "%s", failed->error);
     return rc;
+}
+
+/* A cancel (see emit()) takes effect between migrations: before a START,
+ * or right after it (the migration is NOT_RUN, its DONE still sent); and
+ * inside a script through the sandbox, which fails the call: that
+ * migration is FAILED, as migrate.h documents. */
+static int run_migrations(run *r)
+{
+    int rc = MIGRATE_OK;
+    for (size_t i = 0; i < r->plan.count && rc == MIGRATE_OK; i++)
+        rc = run_step(r, i, NULL);
+    return blame_failed(r, rc);
 }
 
 /* ---- the rehearsal (SPEC §4.6) ----------------------------------------------------- */
@@ -571,13 +599,43 @@ static void mark_rehearsed(run *r)
     }
 }
 
+/* The rehearsal: each script compiled, then at once rehearsed on the view
+ * in the sandbox just built, which is then freed (1,000 waiting sandboxes
+ * cost more in fresh memory than the Lua they save). Nothing is written,
+ * so running migration i before script i + 1 compiles changes nothing a
+ * disk could show; SPEC §4.3 still holds for the outcome: a script that
+ * does not compile fails the run with MIGRATE_EMANIFEST (the compile pass
+ * goes on after a rehearsal failure to find one), and every migration is
+ * then NOT_RUN, with no changes. Only the events tell: rehearsal events of
+ * the migrations before it were sent. */
+static int rehearsal_pass(run *r)
+{
+    read_pending(r);
+    int rc = MIGRATE_OK;
+    for (size_t i = 0; i < r->plan.count && !r->cancelled; i++) {
+        mig_sandbox *sb = NULL;
+        double t0;
+        int made = r->scripts.items[i].applied ? MIGRATE_OK : compile_one(r, i, &sb, &t0);
+        if (made != MIGRATE_OK) {
+            for (size_t j = 0; j < r->plan.count; j++) {
+                mig_report_set_outcome(r->report, j, MIGRATE_NOT_RUN, NULL);
+                mig_report_clear_changes(r->report, j);
+            }
+            return made;
+        }
+        if (rc == MIGRATE_OK)
+            rc = run_step(r, i, sb);
+        mig_sandbox_free(sb);
+    }
+    return blame_failed(r, rc);
+}
+
 /* Runs every pending migration on the view, then (not for a preview) for
  * real, under the same lock, only if all of them passed. */
 static int rehearse(run *r)
 {
-    int rc = compile_pending(r);
-    if (rc == MIGRATE_OK)
-        rc = run_migrations(r);
+    int rc = rehearsal_pass(r);
+    mig_report_set_rehearsal_peak(r->report, mig_view_peak(r->view));
     mig_view_free(r->view);
     r->view = NULL;
     if (rc != MIGRATE_OK || r->o.dry_run) {
@@ -713,12 +771,13 @@ int migrate_run(const char *from, const char *to, const migrate_options *opts,
         mig_runstate_warn_ahead(&r.st, &r.vto, r.to);
         if (!r.cancelled) /* by a WARNING before it */
             emit(&r, MIGRATE_EVENT_PLAN, 0, 0, NULL);
-        rc = r.cancelled ? cancelled(&r, NULL) : compile_pending(&r);
+        if (r.cancelled)
+            rc = cancelled(&r, NULL);
+        else if (r.o.rehearse)
+            rc = rehearse(&r);
+        else if ((rc = compile_pending(&r)) == MIGRATE_OK)
+            rc = run_migrations(&r);
     }
-    if (rc == MIGRATE_OK && r.o.rehearse)
-        rc = rehearse(&r);
-    else if (rc == MIGRATE_OK)
-        rc = run_migrations(&r);
     return finish(&r, rc, out);
 }
 

@@ -373,6 +373,35 @@ static void test_view_memory_limit_fails_the_rehearsal(void **state)
     free(before);
 }
 
+/* SPEC §4.3 holds with rehearse: a script that does not compile fails the
+ * run with MIGRATE_EMANIFEST, also when it comes after a migration that the
+ * rehearsal already ran (or one that failed there), and nothing ran. */
+static void test_a_script_that_does_not_compile_wins(void **state)
+{
+    tu_world *w = *state;
+    seed_home(w);
+    tu_script(w, "v1.0.0/001_rename.lua", rename_key);
+    tu_script(w, "v1.0.0/002_broken.lua", "function check( return true end\n");
+    char *before = tree(w->root);
+    w->opts.rehearse = true;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) /* the first migration now fails in the rehearsal */
+            tu_script(w, "v1.0.0/001_rename.lua", fails_late);
+        free(before);
+        before = tree(w->root);
+        migrate_report *r;
+        assert_int_equal(tu_run(w, NULL, NULL, &r), MIGRATE_EMANIFEST);
+        assert_non_null(strstr(migrate_report_error(r), "002_broken"));
+        for (size_t i = 0; i < 2; i++) {
+            assert_int_equal(migrate_report_get(r, i)->outcome, MIGRATE_NOT_RUN);
+            assert_int_equal(migrate_result_change_count(r, i), 0);
+        }
+        assert_tree_is(w->root, before);
+        migrate_report_free(r);
+    }
+    free(before);
+}
+
 /* ---- events and cancelling ---------------------------------------------------------- */
 
 typedef struct events {
@@ -508,6 +537,8 @@ int main(void)
                                         tu_world_setup, tu_world_teardown),
         cmocka_unit_test_setup_teardown(test_view_memory_limit_fails_the_rehearsal,
                                         tu_world_setup, tu_world_teardown),
+        cmocka_unit_test_setup_teardown(test_a_script_that_does_not_compile_wins, tu_world_setup,
+                                        tu_world_teardown),
         cmocka_unit_test_setup_teardown(test_events_say_which_pass_sent_them, tu_world_setup,
                                         tu_world_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_the_rehearsal_writes_nothing,
