@@ -1,4 +1,4 @@
-"""libmigrate: the Python binding of the libmigrate C library (1.x).
+"""libmigrate: the Python binding of the libmigrate C library (1.1 or a later 1.x).
 
 Runs a daemon's deployment migrations (Lua scripts with check()/migrate())
 from Python, standard library only (ctypes). The daemon's update executor
@@ -12,7 +12,8 @@ keeps its call site::
 
 The library is found through $LIBMIGRATE_LIBRARY (a path), else the
 installed ``libmigrate.so.1``; it is loaded on first use (or by
-:func:`load`), and refused unless ``migrate_library_version()`` is 1.x.
+:func:`load`), and refused unless ``migrate_library_version()`` is 1.1 or a
+later 1.x.
 """
 
 from ._api import (
@@ -29,9 +30,10 @@ from ._api import (
     version_cmp,
     version_in_range,
 )
-from ._report import Event, LogLine, Migration, Report
+from ._report import Change, Event, LogLine, Migration, Report
 
 __all__ = [
+    "Change",
     "Event",
     "EventCallback",
     "LogLine",
@@ -50,4 +52,4 @@ __all__ = [
     "version_in_range",
 ]
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

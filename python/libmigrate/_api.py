@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, Union
 
 from . import _native
-from ._native import EVENT_FN, EventStruct, OptionsStruct, ResultStruct, VersionStruct
-from ._report import Event, LogLine, Migration, Report
+from ._native import EVENT_FN, ChangeStruct, EventStruct, OptionsStruct, ResultStruct, VersionStruct
+from ._report import Change, Event, LogLine, Migration, Report
 
 PathLike = Union[str, "os.PathLike[str]"]
 EventCallback = Callable[[Event], object]
@@ -68,8 +68,39 @@ def _bool_arg(name: str, value: object) -> bool:
     return value
 
 
+def _optional_path(raw: bytes | None) -> str | None:
+    return None if raw is None else os.fsdecode(raw)
+
+
+def _change(c: ChangeStruct) -> Change:
+    """A copy of one migrate_change (paths decoded as os.fsdecode does)."""
+    kind = _native.CHANGE_KINDS[c.kind] if 0 <= c.kind < len(_native.CHANGE_KINDS) else "unknown"
+    file = c.type == b"file" and kind in ("created", "modified")
+    return Change(
+        kind=kind,  # type: ignore[arg-type]
+        path=_path(c.path),
+        type=_text(c.type) or "",  # type: ignore[arg-type]
+        from_path=_optional_path(getattr(c, "from")),
+        target=_optional_path(c.target),
+        mode=c.mode if c.mode >= 0 else None,
+        old_mode=c.old_mode if c.old_mode >= 0 else None,
+        diff=_text(c.diff),
+        size=c.size if file else None,
+    )
+
+
+def _changes(lib: _native.Library, handle: int, i: int) -> tuple[Change, ...]:
+    """Migration i's rehearsal changes, read through the C accessors."""
+    out = []
+    for j in range(lib.migrate_result_change_count(handle, i)):
+        c = lib.migrate_result_change(handle, i, j)
+        if c:
+            out.append(_change(c.contents))
+    return tuple(out)
+
+
 def _migration(res: ResultStruct) -> Migration:
-    """A snapshot of one migrate_result (no log: the struct has none)."""
+    """A snapshot of one migrate_result (no log, no changes: the struct has neither)."""
     outcome = _native.OUTCOMES[res.outcome] if 0 <= res.outcome < len(_native.OUTCOMES) else "unknown"
     return Migration(
         id=_text(res.id) or "",
@@ -78,6 +109,7 @@ def _migration(res: ResultStruct) -> Migration:
         outcome=outcome,  # type: ignore[arg-type]
         error=_text(res.error),
         seconds=res.seconds,
+        rehearsal=bool(res.rehearsal),
     )
 
 
@@ -105,7 +137,8 @@ def _report(lib: _native.Library, handle: int, code: int) -> Report:
                 seconds=float(m["seconds"]),
                 log=tuple(LogLine(line["level"], line["message"]) for line in m.get("log", ())),
                 log_dropped=int(m.get("log_dropped", 0)),
-                changes=tuple(m.get("changes", ())),
+                rehearsal=bool(m.get("rehearsal", False)),
+                changes=_changes(lib, handle, i) if i < count else (),
             )
         )
     return Report(
@@ -118,6 +151,8 @@ def _report(lib: _native.Library, handle: int, code: int) -> Report:
         migrations=tuple(migrations),
         code=code,
         code_name=lib.strerror(code),
+        rehearse=bool(data.get("rehearse", False)),
+        rehearsal_peak_bytes=int(data.get("rehearsal_peak_bytes", 0)),
         _json=text,
     )
 
@@ -165,6 +200,8 @@ def _event(ev: EventStruct) -> Event:
         migration=_migration(ev.migration.contents) if ev.migration else None,
         level=level,  # type: ignore[arg-type]
         message=_text(ev.message),
+        # Set for start, done and log only (migrate.h), like level for log.
+        rehearsal=kind in ("start", "done", "log") and bool(ev.rehearsal),
     )
 
 
@@ -198,6 +235,20 @@ def run(
     check()/migrate() call (0: none), ``memory_limit`` 256 MiB per script,
     ``lock_timeout_ms`` 0 (fail at once when another run holds the lock).
 
+    ``rehearse=True`` (SPEC §4.6) first runs every pending migration against
+    an in-memory copy-on-write view of the allowed roots, which writes
+    nothing; only if all of them pass does the real run follow, under the
+    same lock. A migration that fails in the rehearsal refuses the upgrade:
+    ``status`` "failed", that migration's ``rehearsal`` True and its error
+    starting "in the rehearsal", and nothing at all written (not even the
+    state file or its lock file). With ``dry_run=True`` as well, the
+    rehearsal is the whole run: a *preview* that writes nothing and takes no
+    lock, every migration ``rehearsal`` True ("pending": the rehearsal
+    applied it). Either way each migration's ``changes`` lists what it did
+    in the rehearsal (:class:`Change`).
+    ``rehearsal_memory_limit`` bounds the view's memory (default 256 MiB;
+    past it the rehearsal fails with a message naming the option).
+
     ``on_event`` is called with an :class:`Event` for each progress event, on
     the thread running this call, while the C library waits. An exception it
     raises asks the run to stop at the next safe point (what was applied
@@ -210,9 +261,9 @@ def run(
     lock: ``status`` "error"). Raises TypeError for an argument of the wrong
     type, ValueError with the library's message for a bad argument
     (MIGRATE_EINVAL: a malformed version, a downgrade, a home or root that is
-    not an absolute directory, a relative state path, ``rehearse`` while the
-    rehearsal is not implemented), OSError when the library cannot be
-    loaded, MemoryError when it ran out of memory before making a report.
+    not an absolute directory, a relative state path), OSError when the
+    library cannot be loaded, MemoryError when it ran out of memory before
+    making a report.
 
     The GIL is released while the library runs: call it through
     ``asyncio.to_thread`` from an event loop. Runs on different state paths
@@ -314,7 +365,9 @@ def counts(report: Report) -> MigrationCounts:
     for m in report.migrations:
         n[m.outcome] = n.get(m.outcome, 0) + 1
     return {
-        "migrations_run": n["applied"] + n["pending"],
+        # "pending" is "would run" in a dry run; in a real run the rehearsal
+        # refused, it ran nothing (SPEC §4.6).
+        "migrations_run": n["applied"] + (n["pending"] if report.dry_run else 0),
         "migrations_skipped": n["skipped_state"] + n["skipped_check"],
         "error": None if report.status == "ok" else (report.error or report.code_name or report.status),
         "planned_migrations": len(report.migrations),
@@ -343,6 +396,10 @@ def run_migrations(
     A failed migration counts in none of the three counts of work, nor do
     the ones after it (outcome "not_run"): after a failure,
     ``migrations_run + migrations_skipped + 1 + not_run == planned_migrations``.
+    With ``rehearse=True``, an upgrade the rehearsal refused wrote nothing,
+    and says so: ``migrations_run`` is 0, the migrations that passed the
+    rehearsal (outcome "pending") count as not run, and ``error`` starts
+    "in the rehearsal".
     ``**options`` are :func:`run`'s keyword options. Raises what
     :func:`run` raises (ValueError for a malformed version or a downgrade).
     """

@@ -1,6 +1,6 @@
 """The ctypes layer: finding libmigrate.so.1 and declaring its C API.
 
-Everything here mirrors ``include/migrate.h`` of libmigrate 1.x. The public
+Everything here mirrors ``include/migrate.h`` of libmigrate 1.1 (and later 1.x). The public
 module (``libmigrate``) builds on it; nothing outside the package should need
 it. The library is loaded on first use (:func:`library`), not at import, so
 that ``import libmigrate`` works on a machine without the library and the
@@ -34,8 +34,12 @@ from ctypes import (
 #: The MAJOR version of the C API this binding is written for (SONAME
 #: libmigrate.so.1). Another MAJOR changes struct layouts: refused.
 API_MAJOR = 1
-#: The oldest MINOR of that MAJOR with everything this binding calls.
-API_MINOR = 0
+#: The oldest MINOR of that MAJOR with everything this binding calls: 1.1
+#: added the rehearsal (migrate_change and its accessors, and the
+#: ``rehearsal`` fields at the ends of migrate_result and migrate_event,
+#: which a 1.0 library's structs lack: reading them there would read past
+#: the struct), so a 1.0 library is refused.
+API_MINOR = 1
 #: MIGRATE_OPTIONS_VERSION of the header this binding mirrors.
 OPTIONS_VERSION = 1
 #: The file name the dynamic linker knows the installed library by.
@@ -57,6 +61,9 @@ ECANCELED = -8
 OUTCOMES = ("pending", "applied", "skipped_state", "skipped_check", "failed", "not_run")
 EVENT_KINDS = ("plan", "start", "done", "log", "warning")
 LOG_LEVELS = ("info", "warn", "error")
+CHANGE_KINDS = ("created", "modified", "removed", "renamed", "mode")
+#: MIGRATE_MAX_DIFF_BYTES: a diff is kept for texts up to this size (1 MiB).
+MAX_DIFF_BYTES = 1 << 20
 
 UINT_MAX = 2 ** (8 * ctypes.sizeof(c_uint)) - 1
 SIZE_MAX = 2 ** (8 * ctypes.sizeof(c_size_t)) - 1
@@ -86,6 +93,28 @@ class ResultStruct(Structure):
         ("outcome", c_int),
         ("error", c_char_p),
         ("seconds", c_double),
+        # The outcome is the rehearsal's: a preview, or a refused upgrade.
+        ("rehearsal", c_bool),
+    ]
+
+
+class ChangeStruct(Structure):
+    """``migrate_change``: one change a migration made in the rehearsal.
+
+    Owned by the report. ``from`` is a Python keyword: read it with
+    ``getattr(change, "from")``. ``mode``/``old_mode`` are -1 when unset.
+    """
+
+    _fields_ = [
+        ("kind", c_int),
+        ("path", c_char_p),
+        ("type", c_char_p),
+        ("from", c_char_p),
+        ("target", c_char_p),
+        ("mode", c_int),
+        ("old_mode", c_int),
+        ("diff", c_char_p),
+        ("size", c_uint64),
     ]
 
 
@@ -99,6 +128,8 @@ class EventStruct(Structure):
         ("migration", POINTER(ResultStruct)),
         ("level", c_int),
         ("message", c_char_p),
+        # START, DONE, LOG: sent from the rehearsal (SPEC §4.6).
+        ("rehearsal", c_bool),
     ]
 
 
@@ -147,6 +178,9 @@ _SIGNATURES = {
     # char *: c_void_p, not c_char_p, so the pointer survives to be freed.
     "migrate_report_json": (c_void_p, [c_void_p]),
     "migrate_report_free": (None, [c_void_p]),
+    "migrate_change_kind_name": (c_char_p, [c_int]),
+    "migrate_result_change_count": (c_size_t, [c_void_p, c_size_t]),
+    "migrate_result_change": (POINTER(ChangeStruct), [c_void_p, c_size_t, c_size_t]),
 }
 
 

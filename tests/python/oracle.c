@@ -3,8 +3,10 @@
  *
  *   oracle layout
  *       prints "name size offset" for migrate_options, migrate_result,
- *       migrate_event and migrate_version, as the compiler lays them out
- *       from include/migrate.h (the binding's ctypes structs must agree).
+ *       migrate_change, migrate_event and migrate_version, as the compiler
+ *       lays them out from include/migrate.h (the binding's ctypes structs
+ *       must agree), then "NAME value 0" for the constants the binding
+ *       copies (the change kinds among them).
  *   oracle run MIGRATIONS HOME STATE FROM TO DRY
  *       runs migrate_run() (FROM/TO "-" for NULL, DRY 0 or 1) and prints
  *       migrate_report_json() of the report, exactly.
@@ -42,6 +44,17 @@ static void layout(void)
     FIELD(migrate_result, outcome);
     FIELD(migrate_result, error);
     FIELD(migrate_result, seconds);
+    FIELD(migrate_result, rehearsal);
+    printf("migrate_change %zu 0\n", sizeof(migrate_change));
+    FIELD(migrate_change, kind);
+    FIELD(migrate_change, path);
+    FIELD(migrate_change, type);
+    FIELD(migrate_change, from);
+    FIELD(migrate_change, target);
+    FIELD(migrate_change, mode);
+    FIELD(migrate_change, old_mode);
+    FIELD(migrate_change, diff);
+    FIELD(migrate_change, size);
     printf("migrate_event %zu 0\n", sizeof(migrate_event));
     FIELD(migrate_event, kind);
     FIELD(migrate_event, index);
@@ -49,6 +62,7 @@ static void layout(void)
     FIELD(migrate_event, migration);
     FIELD(migrate_event, level);
     FIELD(migrate_event, message);
+    FIELD(migrate_event, rehearsal);
     printf("migrate_version %zu 0\n", sizeof(migrate_version));
     FIELD(migrate_version, major);
     FIELD(migrate_version, minor);
@@ -60,6 +74,12 @@ static void layout(void)
     printf("MIGRATE_OPTIONS_VERSION %u 0\n", MIGRATE_OPTIONS_VERSION);
     printf("MIGRATE_VERSION_MAJOR %d 0\n", MIGRATE_VERSION_MAJOR);
     printf("MIGRATE_ECANCELED %d 0\n", MIGRATE_ECANCELED);
+    printf("MIGRATE_MAX_DIFF_BYTES %zu 0\n", MIGRATE_MAX_DIFF_BYTES);
+    printf("MIGRATE_CHANGE_CREATED %d 0\n", (int)MIGRATE_CHANGE_CREATED);
+    printf("MIGRATE_CHANGE_MODIFIED %d 0\n", (int)MIGRATE_CHANGE_MODIFIED);
+    printf("MIGRATE_CHANGE_REMOVED %d 0\n", (int)MIGRATE_CHANGE_REMOVED);
+    printf("MIGRATE_CHANGE_RENAMED %d 0\n", (int)MIGRATE_CHANGE_RENAMED);
+    printf("MIGRATE_CHANGE_MODE %d 0\n", (int)MIGRATE_CHANGE_MODE);
 }
 
 static const char *arg(const char *s)

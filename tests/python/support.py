@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import textwrap
 import unittest
@@ -95,6 +96,25 @@ class Tree:
         for d, _, files in os.walk(self.home):
             out += [os.path.relpath(os.path.join(d, f), self.home) for f in files]
         return sorted(out)
+
+    def snapshot(self) -> dict[str, tuple]:
+        """Everything under the home, byte for byte: each entry's type, mode,
+        mtime and content (a file's bytes, a link's target); the home too."""
+        out: dict[str, tuple] = {}
+        for d, dirs, files in os.walk(self.home):
+            for name in [".", *dirs, *files] if d == self.home else [*dirs, *files]:
+                p = os.path.normpath(os.path.join(d, name))
+                st = os.lstat(p)
+                if os.path.islink(p):
+                    body: object = os.readlink(p)
+                elif os.path.isfile(p):
+                    with open(p, "rb") as f:
+                        body = f.read()
+                else:
+                    body = None
+                out[os.path.relpath(p, self.home)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode),
+                                                      st.st_mtime_ns, body)
+        return out
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -4,6 +4,7 @@ SemVer functions; finding and checking the library."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -33,13 +34,15 @@ class BadArguments(TreeCase):
         self.assertEqual(self.tree.home_files(), [])
 
     def test_options_the_library_refuses(self) -> None:
-        cases = {
-            "home": dict(home="relative/home"),
-            "state_path": dict(state_path="state.json"),
-            "allowed_roots": dict(allowed_roots=[]),
-            "rehearse": dict(rehearse=True),
-        }
-        for name, bad in cases.items():
+        cases = [
+            ("home", dict(home="relative/home")),
+            ("state_path", dict(state_path="state.json")),
+            ("allowed_roots", dict(allowed_roots=[])),
+            # Refused before a rehearsal (or a preview) would run.
+            ("state_path", dict(state_path="state.json", rehearse=True)),
+            ("home", dict(home="relative/home", rehearse=True, dry_run=True)),
+        ]
+        for name, bad in cases:
             with self.subTest(name=name):
                 opts = {**self.tree.options(), **bad}
                 with self.assertRaises(ValueError) as caught:
@@ -55,6 +58,8 @@ class BadArguments(TreeCase):
             (("1.0.0", "1.1.0"), dict(allowed_roots=[None])),
             (("1.0.0", "1.1.0"), dict(home=b"/tmp")),
             (("1.0.0", "1.1.0"), dict(dry_run=1)),
+            (("1.0.0", "1.1.0"), dict(rehearse="yes")),
+            (("1.0.0", "1.1.0"), dict(rehearsal_memory_limit=1.5)),
             (("1.0.0", "1.1.0"), dict(timeout_ms=1.5)),
             (("1.0.0", "1.1.0"), dict(timeout_ms=True)),
             (("1.0.0", "1.1.0"), dict(on_event="print")),
@@ -68,6 +73,7 @@ class BadArguments(TreeCase):
 
     def test_out_of_range_numbers_and_nul(self) -> None:
         for kwargs in (dict(timeout_ms=-1), dict(timeout_ms=2**32), dict(memory_limit=-5),
+                       dict(rehearsal_memory_limit=-1),
                        dict(lock_timeout_ms=2**40), dict(home="/tmp/a\0b")):
             with self.subTest(kwargs=kwargs):
                 with self.assertRaises(ValueError):
@@ -157,10 +163,13 @@ class FindingTheLibrary(unittest.TestCase):
         env = self.base_env()
         env["LIBMIGRATE_LIBRARY"] = "/nonexistent/libmigrate.so"
         out = python("import libmigrate; print('imported', libmigrate.__version__)", env)
-        self.assertEqual(out.stdout.strip(), "imported 1.0.0", out.stderr)
+        # The package's version is pyproject.toml's.
+        with open(os.path.join(REPO, "python", "pyproject.toml"), encoding="utf-8") as f:
+            version = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+        self.assertEqual(out.stdout.strip(), f"imported {version}", out.stderr)
 
-    def test_a_library_of_another_major_is_refused(self) -> None:
-        # A stand-in: a library that says it is 0.1.0 (the API before 1.0).
+    def stand_in(self, version: str) -> subprocess.CompletedProcess:
+        """Loads a library whose migrate_library_version() says `version`."""
         from support import Tree
 
         tree = Tree({})
@@ -168,16 +177,28 @@ class FindingTheLibrary(unittest.TestCase):
         src = os.path.join(tree.root, "old.c")
         so = os.path.join(tree.root, "libold.so")
         with open(src, "w") as f:
-            f.write('const char *migrate_library_version(void) { return "0.1.0"; }\n')
+            f.write('const char *migrate_library_version(void) { return "%s"; }\n' % version)
         cc = os.environ.get("CC", "cc")
         subprocess.run([cc, "-shared", "-fPIC", "-o", so, src], check=True, timeout=60)
         env = self.base_env()
         env["LIBMIGRATE_LIBRARY"] = so
         code = "import libmigrate\ntry:\n libmigrate.load()\nexcept OSError as e:\n print('OSError:', e)"
-        out = python(code, env)
+        return python(code, env)
+
+    def test_a_library_of_another_major_is_refused(self) -> None:
+        # A stand-in: a library that says it is 0.1.0 (the API before 1.0).
+        out = self.stand_in("0.1.0")
         self.assertIn("OSError: ", out.stdout, out.stderr)
         self.assertIn("is libmigrate 0.1.0", out.stdout)
-        self.assertIn("written for 1.0", out.stdout)
+        self.assertIn("written for 1.1", out.stdout)
+
+    def test_a_1_0_library_is_refused(self) -> None:
+        # 1.0 has no rehearsal: its migrate_result and migrate_event end
+        # before the `rehearsal` fields the binding reads.
+        out = self.stand_in("1.0.0")
+        self.assertIn("OSError: ", out.stdout, out.stderr)
+        self.assertIn("is libmigrate 1.0.0", out.stdout)
+        self.assertIn("written for 1.1 or a later 1.x", out.stdout)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -109,7 +110,9 @@ class ReportFields(TreeCase):
             self.assertEqual(os.path.realpath(m.path), os.path.realpath(os.path.join(self.tree.migrations, rel)))
             self.assertIsInstance(m.seconds, float)
             self.assertGreaterEqual(m.seconds, 0.0)
+            # Not rehearsed: no changes listed, no outcome of a rehearsal.
             self.assertEqual(m.changes, ())
+            self.assertFalse(m.rehearsal)
         first, present, fails, after = report.migrations
         self.assertEqual([(l.level, l.message) for l in first.log], [("info", "writing ~/first.done")])
         self.assertEqual([(l.level, l.message) for l in present.log], [("info", "already there")])
@@ -139,8 +142,11 @@ class ReportFields(TreeCase):
         report = libmigrate.run("0.9.0", "1.3.0", dry_run=True, **self.tree.options())
         data = json.loads(report.to_json())
         self.assertEqual(data, report.to_dict())
+        # A Report built by hand gives the same dict: the library's names.
+        self.assertEqual(dataclasses.replace(report, _json=None).to_dict(), data)
         self.assertEqual(data["status"], report.status)
         self.assertEqual(data["dry_run"], True)
+        self.assertEqual(data["rehearse"], False)
         self.assertEqual([m["outcome"] for m in data["migrations"]], [m.outcome for m in report.migrations])
         self.assertEqual([m["seconds"] for m in data["migrations"]], [m.seconds for m in report.migrations])
         self.assertEqual(
@@ -164,16 +170,21 @@ class Layout(unittest.TestCase):
     def test_structs_match_the_header(self) -> None:
         if not ORACLE:
             self.skipTest("LIBMIGRATE_TEST_ORACLE is not set (run through make test)")
+        import ctypes
+
         from libmigrate import _native
 
         out = subprocess.run([ORACLE, "layout"], check=True, capture_output=True, text=True, timeout=60).stdout
         structs = {
             "migrate_options": _native.OptionsStruct,
             "migrate_result": _native.ResultStruct,
+            "migrate_change": _native.ChangeStruct,
             "migrate_event": _native.EventStruct,
             "migrate_version": _native.VersionStruct,
         }
         seen = set()
+        sized = set()
+        kinds = {}
         for line in out.splitlines():
             name, size, offset = line.split()
             if name == "MIGRATE_OPTIONS_VERSION":
@@ -182,16 +193,30 @@ class Layout(unittest.TestCase):
                 self.assertEqual(int(size), _native.API_MAJOR)
             elif name == "MIGRATE_ECANCELED":
                 self.assertEqual(int(size), _native.ECANCELED)
+            elif name == "MIGRATE_MAX_DIFF_BYTES":
+                self.assertEqual(int(size), _native.MAX_DIFF_BYTES)
+            elif name.startswith("MIGRATE_CHANGE_"):
+                kinds[int(size)] = name[len("MIGRATE_CHANGE_"):].lower()
             elif "." in name:
                 struct, field = name.split(".")
+                self.assertIn(field, dict(structs[struct]._fields_), f"{name}: a C field the ctypes struct lacks")
                 desc = getattr(structs[struct], field)
                 self.assertEqual((desc.size, desc.offset), (int(size), int(offset)), name)
                 seen.add(name)
             else:
-                self.assertEqual(__import__("ctypes").sizeof(structs[name]), int(size), name)
+                self.assertEqual(ctypes.sizeof(structs[name]), int(size), name)
+                sized.add(name)
+        self.assertEqual(sized, set(structs), "a struct the oracle does not lay out")
         for struct, cls in structs.items():
             for field, _ in cls._fields_:
                 self.assertIn(f"{struct}.{field}", seen, "a ctypes field the C struct lacks")
+        # The change kinds: the header's enum values, and the library's names.
+        self.assertEqual(kinds, dict(enumerate(_native.CHANGE_KINDS)))
+        lib = _native.library()
+        for i, kind in enumerate(_native.CHANGE_KINDS):
+            self.assertEqual(lib.migrate_change_kind_name(i).decode(), kind)
+        for i, outcome in enumerate(_native.OUTCOMES):
+            self.assertEqual(lib.migrate_outcome_name(i).decode(), outcome)
 
 
 if __name__ == "__main__":
