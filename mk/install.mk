@@ -90,7 +90,8 @@ run_ldconfig = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
 
 # ---- tests: tests/packaging/run.sh, through a wrapper that hands it this
 # build's directory and compiler flags (tests/run.sh runs it without any).
-$(BUILD)/tests/packaging: tests/packaging/run.sh mk/install.mk
+# The header too: the wrapper bakes in the version it says.
+$(BUILD)/tests/packaging: tests/packaging/run.sh mk/install.mk include/migrate.h
 	@mkdir -p $(@D)
 	@printf '%s\n' '#!/bin/sh' \
 	    'exec env PKG_BUILD="$(abspath $(BUILD))" PKG_CC="$(CC)" PKG_SANFLAGS="$(SANFLAGS)" \' \

@@ -1214,6 +1214,11 @@ typedef struct vtarget {
     resolver *r;          /* r->out: the resolved path ("" for "/") */
     mig_vnode *dir;       /* the directory holding name (the last one that exists) */
     mig_vnode *node;      /* the entry; NULL when missing */
+    /* "file/." (or "file/.."... back to it): node is NULL, as walk() has
+     * no descriptor of it, but the name is taken by this non-directory,
+     * which the *at() calls on (dir, name) then meet: EEXIST for
+     * symlinkat, replaced by renameat. */
+    mig_vnode *blocker;
     char name[NAME_MAX + 1];
     bool is_root;
     bool dir_wanted;
@@ -1303,8 +1308,18 @@ static int view_walk(const mig_fsenv *env, resolver *r, link_mode how, vtarget *
         }
         r->missing = 1;
         r->missing_err = ENOTDIR;
+        t->blocker = child;
     }
+    if (r->missing != 1 || r->missing_err != ENOTDIR)
+        t->blocker = NULL;
     size_t holder;
+    /* An allowed root named as the last component is the root itself, as
+     * walk() makes it when it enters one (end_on_directory()). */
+    if (!ends_dir && r->missing == 0 && t->node != NULL && t->node->kind == MIG_VN_DIR &&
+        is_a_root(env, r->out, r->out_len)) {
+        ends_dir = true;
+        cur = t->node;
+    }
     if (ends_dir && r->missing == 0) {
         t->dir_wanted = true;
         t->node = cur;
@@ -1454,8 +1469,16 @@ static int view_set_file(const mig_fsenv *env, vtarget *t, mig_blob *blob, const
 {
     mig_view *v = env->view;
     mig_vnode *n = t->node != NULL && t->node->kind == MIG_VN_FILE ? t->node : NULL;
+    /* What the real write replaces (its mode carries over): the entry, or
+     * the non-directory in the way of "file/.". */
+    const mig_vnode *old = t->node != NULL ? t->node : t->blocker;
     if (mode < 0)
-        mode = n != NULL ? (int)(n->mode & 01777) : (int)(0644 & ~mig_view_umask(v));
+        mode = old != NULL && old->kind != MIG_VN_LINK ? (int)(old->mode & 01777)
+                                                       : (int)(0644 & ~mig_view_umask(v));
+    if (n == NULL && old != NULL && old->kind == MIG_VN_FILE) {
+        n = (mig_vnode *)old;
+        t->node = n;
+    }
     mig_vchange c = {
         .kind = n != NULL ? MIGRATE_CHANGE_MODIFIED : MIGRATE_CHANGE_CREATED,
         .type = "file",
@@ -1486,6 +1509,10 @@ static int view_set_file(const mig_fsenv *env, vtarget *t, mig_blob *blob, const
     n->size = size;
     n->mode = (unsigned)mode;
     n->mtime = (int64_t)time(NULL);
+    /* A new file, as the real write's rename makes: no longer the real
+     * one's inode (nor a hard link of anything). */
+    n->dev = 0;
+    n->ino = 0;
     t->node = n;
     return 0;
 }
@@ -1585,19 +1612,22 @@ static dev_t node_dev(const mig_vnode *n)
 /* rename(2)'s rules, on the view. */
 static int view_rename(const mig_fsenv *env, vtarget *src, vtarget *dst)
 {
-    mig_vnode *s = src->node, *d = dst->node;
+    /* renameat() acts on the names: "file/." names file. */
+    mig_vnode *s = src->node != NULL ? src->node : src->blocker;
+    mig_vnode *d = dst->node != NULL ? dst->node : dst->blocker;
     if (src->parent_err != 0 || dst->parent_err != 0)
         return src->parent_err != 0 ? src->parent_err : dst->parent_err;
     if (s == NULL)
         return ENOENT;
     bool s_dir = s->kind == MIG_VN_DIR;
-    if ((src->dir_wanted || dst->dir_wanted) && !s_dir)
-        return ENOTDIR;
-    if (s == d)
-        return 0;
+    if (s == d || (d != NULL && has_id(s) && node_is(d, s->dev, s->ino)))
+        return 0; /* the same file (or two hard links of it): rename(2) does nothing */
     for (const mig_vnode *up = dst->dir; s_dir && up != NULL; up = up->parent)
         if (up == s)
             return EINVAL; /* into itself */
+    for (const mig_vnode *up = src->dir; d != NULL && up != NULL; up = up->parent)
+        if (up == d)
+            return ENOTEMPTY; /* over a directory it lies in (as Linux checks first) */
     if (d != NULL && s_dir && d->kind != MIG_VN_DIR)
         return ENOTDIR;
     if (d != NULL && !s_dir && d->kind == MIG_VN_DIR)
@@ -1627,7 +1657,7 @@ static int view_mkdir_step(const mig_fsenv *env, vtarget *t, mode_t mode, bool *
         *done = true;
         return t->node->kind == MIG_VN_DIR ? 0 : ENOTDIR;
     }
-    if (r->missing_err == ENOTDIR && r->missing > 1)
+    if (r->missing_err == ENOTDIR)
         return ENOTDIR;
     size_t end = strip_components(r->out, r->out_len, r->missing - 1);
     size_t start = end;
@@ -1680,6 +1710,8 @@ static int view_symlink(const mig_fsenv *env, const char *text, vtarget *link, i
         return ENOENT;
     if (vt_protected(env, link, false))
         return PROTECTED;
+    if (link->blocker != NULL)
+        return EEXIST; /* what symlinkat() says of the name "file/." names */
     mig_vchange c = {.kind = MIGRATE_CHANGE_CREATED, .type = "link", .path = link->r->out,
                      .target = (char *)text, .mode = -1, .old_mode = -1};
     mig_vnode *made;
@@ -2016,7 +2048,9 @@ static int mkdir_step(const mig_fsenv *env, target *t, mode_t mode, bool *done)
         *done = true;
         return S_ISDIR(t->st.st_mode) ? 0 : ENOTDIR;
     }
-    if (r->missing_err == ENOTDIR && r->missing > 1)
+    /* Something not a directory stands where one is needed ("file/x",
+     * "file/."): mkdir there would find it, forever. */
+    if (r->missing_err == ENOTDIR)
         return ENOTDIR;
     /* The first missing component: skip back over the others. */
     size_t end = r->out_len;

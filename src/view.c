@@ -35,6 +35,7 @@ struct mig_view {
     mig_vnode *root;
     mig_vchange *changes;
     size_t nchanges, cap;
+    size_t diff_bytes; /* the diffs handed to the report so far: at most limit */
 };
 
 /* ---- memory ------------------------------------------------------------- */
@@ -537,6 +538,15 @@ int mig_view_flush(mig_view *v, const mig_fsenv *env, migrate_report *r, size_t 
             diff = change_diff(env, c, &same);
         /* A rewrite to the same bytes and mode changed nothing a user sees. */
         bool unchanged = same && c->mode == c->old_mode && c->from == NULL;
+        /* The report's diffs are bounded like the view: past the limit, a
+         * change keeps no diff. */
+        size_t dlen = diff != NULL ? strlen(diff) : 0;
+        if (dlen > v->limit - v->diff_bytes) {
+            free(diff);
+            diff = NULL;
+        } else {
+            v->diff_bytes += dlen;
+        }
         migrate_change pub = {
             .kind = c->kind,
             .path = c->path,
