@@ -177,6 +177,33 @@ static bool next_component(const char *rest, size_t *pos, const char **name, siz
     return true;
 }
 
+/* What the next component of a walk is. */
+typedef enum step {
+    STEP_END,    /* none left */
+    STEP_DOT,    /* "." */
+    STEP_DOTDOT, /* ".." */
+    STEP_NAME    /* a name: *name, *len */
+} step;
+
+/* The next component of r->rest at *pos for a walk: *last when nothing
+ * follows it; a trailing "/" after the last one means a directory is
+ * wanted (*dir_wanted). */
+static step next_step(const resolver *r, size_t *pos, const char **name, size_t *len, bool *last,
+                      bool *dir_wanted)
+{
+    if (!next_component(r->rest, pos, name, len))
+        return STEP_END;
+    size_t after = *pos + strspn(r->rest + *pos, "/");
+    *last = r->rest[after] == '\0';
+    if (*last && after > *pos)
+        *dir_wanted = true;
+    if (*len == 1 && (*name)[0] == '.')
+        return STEP_DOT;
+    if (*len == 2 && (*name)[0] == '.' && (*name)[1] == '.')
+        return STEP_DOTDOT;
+    return STEP_NAME;
+}
+
 static void pop_component(resolver *r)
 {
     while (r->out_len > 0 && r->out[r->out_len - 1] != '/')
@@ -324,15 +351,12 @@ static int walk(const mig_fsenv *env, resolver *r, link_mode how, target *t)
         goto fail;
     size_t pos = 0, len;
     const char *name;
-    while (next_component(r->rest, &pos, &name, &len)) {
-        size_t after = pos + strspn(r->rest + pos, "/");
-        bool last = r->rest[after] == '\0';
-        if (last && after > pos)
-            t->dir_wanted = true;
+    bool last;
+    for (step k; (k = next_step(r, &pos, &name, &len, &last, &t->dir_wanted)) != STEP_END;) {
         ends_dir = last;
-        if (len == 1 && name[0] == '.')
+        if (k == STEP_DOT)
             continue;
-        if (len == 2 && name[0] == '.' && name[1] == '.') {
+        if (k == STEP_DOTDOT) {
             if (r->missing > 0) {
                 pop_component(r);
                 r->missing--;
@@ -1252,16 +1276,13 @@ static int view_walk(const mig_fsenv *env, resolver *r, link_mode how, vtarget *
     bool ends_dir = true;
     size_t pos = 0, len;
     const char *name;
+    bool last;
     int err;
-    while (next_component(r->rest, &pos, &name, &len)) {
-        size_t after = pos + strspn(r->rest + pos, "/");
-        bool last = r->rest[after] == '\0';
-        if (last && after > pos)
-            t->dir_wanted = true;
+    for (step k; (k = next_step(r, &pos, &name, &len, &last, &t->dir_wanted)) != STEP_END;) {
         ends_dir = last;
-        if (len == 1 && name[0] == '.')
+        if (k == STEP_DOT)
             continue;
-        if (len == 2 && name[0] == '.' && name[1] == '.') {
+        if (k == STEP_DOTDOT) {
             if (r->missing > 0) {
                 pop_component(r);
                 r->missing--;

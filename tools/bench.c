@@ -333,17 +333,22 @@ typedef struct run_ctx {
     char *filler;
 } run_ctx;
 
-static bool durable_subject(void *p, double *sec)
+/* A real run from scratch (rehearsed or not); notes the state's size. */
+static bool real_run(run_ctx *c, bool rehearse, double *sec)
 {
-    run_ctx *c = p;
     unlink(c->state);
     double t0 = now();
-    bool ok = run_library(c->t->dir, c->state, false, NULL, MIGRATE_APPLIED, NULL);
+    bool ok = run_rehearsed(c->t->dir, c->state, false, rehearse, NULL, MIGRATE_APPLIED, NULL);
     *sec = now() - t0;
     struct stat st;
     if (ok && stat(c->state, &st) == 0)
         c->final_state_size = (size_t)st.st_size;
     return ok;
+}
+
+static bool durable_subject(void *p, double *sec)
+{
+    return real_run(p, false, sec);
 }
 
 /* The state grows by one entry per record: write k has k/N of its final size. */
@@ -402,15 +407,7 @@ static bool preview_subject(void *p, double *sec)
 
 static bool rehearsed_subject(void *p, double *sec)
 {
-    run_ctx *c = p;
-    unlink(c->state);
-    double t0 = now();
-    bool ok = run_rehearsed(c->t->dir, c->state, false, true, NULL, MIGRATE_APPLIED, NULL);
-    *sec = now() - t0;
-    struct stat st;
-    if (ok && stat(c->state, &st) == 0)
-        c->final_state_size = (size_t)st.st_size;
-    return ok;
+    return real_run(p, true, sec);
 }
 
 /* What a rehearsed run cannot do without: the durable floor, and the
