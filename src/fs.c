@@ -345,6 +345,7 @@ static int walk(const mig_fsenv *env, resolver *r, link_mode how, target *t)
     r->out_len = 0;
     r->out[0] = '\0';
     r->missing = 0;
+    r->missing_err = 0;
     r->root = NULL;
     r->root_len = 0;
     if ((err = enter_root(env, r, &fd)) != 0)
@@ -557,6 +558,7 @@ static bool resolve_plain(const mig_fsenv *env, resolver *r, link_mode how, targ
         t->st = st;
     strcpy(t->name, base);
     r->missing = fd < 0;
+    r->missing_err = ENOENT;
     return true;
 }
 
@@ -1273,6 +1275,7 @@ static int view_walk(const mig_fsenv *env, resolver *r, link_mode how, vtarget *
     r->out_len = 0;
     r->out[0] = '\0';
     r->missing = 0;
+    r->missing_err = 0;
     bool ends_dir = true;
     size_t pos = 0, len;
     const char *name;
@@ -1525,8 +1528,9 @@ static int view_set_file(const mig_fsenv *env, vtarget *t, mig_blob *blob, const
     }
     if (err != 0)
         return err;
-    mig_view_blob_drop(v, n->blob);
+    mig_blob *was = n->blob; /* referenced before dropped: blob may be it */
     n->blob = mig_view_blob_ref(blob);
+    mig_view_blob_drop(v, was);
     n->size = size;
     n->mode = (unsigned)mode;
     n->mtime = (int64_t)time(NULL);
@@ -1559,8 +1563,8 @@ static int view_copy(const mig_fsenv *env, vtarget *src, vtarget *dst, int *side
     if ((err = view_want_new_file(env, dst)) != 0)
         return err;
     mig_vnode *s = src->node;
-    if (dst->node == s)
-        return 0; /* onto itself: the same bytes */
+    if (dst->node == s || dst->blocker == s)
+        return 0; /* onto itself ("f", "f/."): the same bytes and mode */
     int mode = (int)(s->mode & 07777 & ~SETID_BITS);
     return view_set_file(env, dst, s->blob, s->blob == NULL ? s->backing : NULL,
                          s->blob != NULL ? s->blob->len : s->size, mode,
