@@ -249,8 +249,9 @@ static const char *type_name(mode_t m)
     return S_ISREG(m) ? "file" : S_ISDIR(m) ? "dir" : S_ISLNK(m) ? "link" : "other";
 }
 
-/* One line per entry: "rel type mode [size=N "bytes" | -> target]"; with
- * strict, also inode, mtime and ctime (what any change on disk touches). */
+/* One line per entry: "rel type mode", then "size=N "bytes"" for a file or
+ * "-> target" for a link; with strict, also inode, mtime and ctime (what
+ * any change on disk touches). */
 static void snap_disk(sbuf *out, const char *abs, const char *rel, bool strict)
 {
     struct stat st;
@@ -578,6 +579,11 @@ static int run_sequence_here(char *const *ops, int n, sbuf *why)
     return at;
 }
 
+/* Set in the child of run_sequence(): should a cmocka assertion fail
+ * there, cmocka goes on to the next test in the child, whose setup
+ * (each_test) ends the child instead. */
+static bool in_child;
+
 /* run_sequence_here() in a child process, so that a view that crashes (a
  * use after free, say) is one more disagreement (n + 1: the process died)
  * instead of the end of the test program. */
@@ -585,11 +591,16 @@ static int run_sequence(char *const *ops, int n, sbuf *why)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
+    /* The child's trees go in a directory of their own, removed here even
+     * when the child could not remove them itself. */
+    char *base = real_tmpdir();
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        in_child = true;
+        setenv("TMPDIR", base, 1);
         close(fds[0]);
         sbuf mine = {0};
         int at = run_sequence_here(ops, n, &mine);
@@ -626,6 +637,9 @@ static int run_sequence(char *const *ops, int n, sbuf *why)
                       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     sb_free(&got);
+    if (rmdir(base) != 0)
+        tu_rmtree(base);
+    free(base);
     return at;
 }
 
@@ -1253,13 +1267,6 @@ static void test_mkdir_after_a_lookup_through_a_file(void **state)
 /* Two names of one file. Left out: fs.chmod of one name, which on disk
  * shows on the other and in the view does not (README: the view does not
  * know hard links), so no random sequence seeds one. */
-static int without_hard_link(void **state)
-{
-    (void)state;
-    seed_hard_link = false;
-    return 0;
-}
-
 static void test_hard_links(void **state)
 {
     (void)state;
@@ -1287,23 +1294,34 @@ static void test_root_spelled_as_tilde(void **state)
           "return fs.symlink('a', '~')", "return fs.readlink('~')", "return fs.read('~')");
 }
 
+static int each_test(void **state)
+{
+    (void)state;
+    if (in_child)
+        _exit(3); /* an assertion failed in run_sequence()'s child */
+    seed_hard_link = false;
+    return 0;
+}
+
+#define T(test) cmocka_unit_test_setup_teardown(test, each_test, each_test)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_each_function_on_each_kind_of_entry),
-        cmocka_unit_test(test_root_spelled_as_tilde),
-        cmocka_unit_test(test_rename_with_trailing_slash_on_a_non_directory),
-        cmocka_unit_test(test_rename_of_a_non_directory_onto_a_directory),
-        cmocka_unit_test(test_rename_onto_a_directory_holding_the_source),
-        cmocka_unit_test(test_dot_after_a_non_directory),
-        cmocka_unit_test(test_copy_onto_itself_through_a_dot),
-        cmocka_unit_test(test_write_over_a_fifo_keeps_its_mode),
-        cmocka_unit_test(test_mkdir_after_a_lookup_through_a_file),
-        cmocka_unit_test_teardown(test_hard_links, without_hard_link),
-        cmocka_unit_test(test_writes_outside_roots_fail_alike),
-        cmocka_unit_test(test_copy_of_unchanged_big_file_costs_no_bytes),
-        cmocka_unit_test(test_memory_limit_fails_the_write_and_changes_nothing),
-        cmocka_unit_test(test_random_sequences_agree_with_disk),
+        T(test_each_function_on_each_kind_of_entry),
+        T(test_root_spelled_as_tilde),
+        T(test_rename_with_trailing_slash_on_a_non_directory),
+        T(test_rename_of_a_non_directory_onto_a_directory),
+        T(test_rename_onto_a_directory_holding_the_source),
+        T(test_dot_after_a_non_directory),
+        T(test_copy_onto_itself_through_a_dot),
+        T(test_write_over_a_fifo_keeps_its_mode),
+        T(test_mkdir_after_a_lookup_through_a_file),
+        T(test_hard_links),
+        T(test_writes_outside_roots_fail_alike),
+        T(test_copy_of_unchanged_big_file_costs_no_bytes),
+        T(test_memory_limit_fails_the_write_and_changes_nothing),
+        T(test_random_sequences_agree_with_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
