@@ -177,13 +177,14 @@ char *mig_unified_diff(const char *indent, const char *label_a, const char *ta, 
                        const char *label_b, const char *tb, size_t lb, bool *too_large)
 {
     *too_large = false;
-    size_t na = 0, nb = 0, lo = 0;
+    size_t na = 0, nb = 0;
     line *a = split_lines(ta, la, &na), *b = split_lines(tb, lb, &nb);
     edit *ed = a && b ? malloc((na + nb + 1) * sizeof *ed) : NULL;
     buffer out = {NULL, 0, 0, ed == NULL};
     if (ed != NULL) {
         /* Common head and tail lines need no table: diffs stay cheap for the
          * usual one-key change in a long file. */
+        size_t lo = 0;
         while (lo < na && lo < nb && same_line(a[lo], b[lo]))
             lo++;
         size_t ea = na, eb = nb;

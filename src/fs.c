@@ -1379,7 +1379,7 @@ static bool has_id(const mig_vnode *n)
 
 static bool node_is(const mig_vnode *n, dev_t dev, ino_t ino)
 {
-    return has_id(n) && n->dev == dev && n->ino == ino;
+    return n != NULL && has_id(n) && n->dev == dev && n->ino == ino;
 }
 
 static bool stat_is(const char *path, const mig_vnode *n)

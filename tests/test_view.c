@@ -6,11 +6,19 @@
  * became, and B on disk must not change at all.
  *
  * The random part runs seeded sequences of operations over a small pool of
- * names and spellings; a sequence that disagrees is shrunk (ops dropped
- * while it still disagrees) and printed as a minimal reproduction. The
- * targeted tests cover what the random part cannot reach (a sparse 1 GiB
- * file, the memory limit) and keep the minimal reproductions of every
- * disagreement found so far. */
+ * names and spellings (files, empty files, a FIFO, links relative, dangling,
+ * looping, to a directory, out of the root; the state file; "./", "..",
+ * "//" and trailing-slash spellings); a sequence that disagrees is shrunk
+ * (ops dropped while it still disagrees the same way) and printed as a
+ * minimal reproduction. Each sequence runs in a child process, so that a
+ * view that crashes is reported as one more disagreement. The targeted
+ * tests cover what the random part cannot reach (a sparse 1 GiB file, the
+ * memory limit, confinement) and keep the minimal reproduction of every
+ * disagreement found so far.
+ *
+ * The modes used keep the owner's rwx on directories, so that the same ops
+ * mean the same as root and as anyone else (the view does not model
+ * permissions). Hard links are seeded only in test_hard_links. */
 #include "internal.h"
 #include "testutil.h"
 
@@ -243,6 +251,7 @@ static void free_names(char **names)
 }
 
 #define STRICT_MARK " | "
+#define BIG_FILE ((off_t)16 << 20)
 
 static const char *type_name(mode_t m)
 {
@@ -260,7 +269,11 @@ static void snap_disk(sbuf *out, const char *abs, const char *rel, bool strict)
         return;
     }
     sb_printf(out, "%s %s %04o", rel, type_name(st.st_mode), (unsigned)(st.st_mode & 07777));
-    if (S_ISREG(st.st_mode)) {
+    if (S_ISREG(st.st_mode) && st.st_size > BIG_FILE) {
+        /* The sparse 1 GiB file: not read (strict snapshots see any
+         * change to it in its inode and times). */
+        sb_printf(out, " size=%lld (not read)", (long long)st.st_size);
+    } else if (S_ISREG(st.st_mode)) {
         int fd = open(abs, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         assert_true(fd >= 0);
         char *buf = malloc((size_t)st.st_size + 1);
@@ -781,8 +794,6 @@ static failure failure_of(int at, int n)
     return at == n - 1 ? AT_LAST_OP : at == n ? AT_THE_END : at == n + 1 ? DIED : EARLIER;
 }
 
-/* Whether ops (n of them) still fail as the original did: the same way,
- * described the same way. */
 /* Whether two descriptions say the same, but for inodes and times. */
 static bool same_description(const char *x, const char *y)
 {
@@ -800,6 +811,8 @@ static bool same_description(const char *x, const char *y)
     }
 }
 
+/* Whether ops (n of them) still fail as the original did: the same way,
+ * described the same way. */
 static bool still_fails(char *const *ops, int n, failure how, const char *original)
 {
     sbuf why = {0};
@@ -852,7 +865,7 @@ static void test_random_sequences_agree_with_disk(void **state)
             ops[i] = random_op();
         sbuf why = {0};
         int at = run_sequence(ops, OPS_PER_SEQUENCE, &why);
-        total_ops += at < 0 ? OPS_PER_SEQUENCE : at + 1;
+        total_ops += at < 0 || at >= OPS_PER_SEQUENCE ? OPS_PER_SEQUENCE : at + 1;
         if (at >= 0) {
             failed++;
             int n = at < OPS_PER_SEQUENCE ? at + 1 : OPS_PER_SEQUENCE;
@@ -923,10 +936,9 @@ static void assert_agree(char *const *ops, int n)
         assert_agree(ops_, (int)(sizeof ops_ / sizeof ops_[0]));                   \
     } while (0)
 
-/* A script run in one state that must succeed; returns its one result
- * serialised (malloc'd). */
 static char failure_text[8192]; /* a result quoted by a failing assertion */
 
+/* A script run in one state that must succeed. */
 static void must_run(side *s, const char *code)
 {
     char *r = side_op(s, code);
@@ -938,6 +950,7 @@ static void must_run(side *s, const char *code)
     free(r);
 }
 
+/* A script run in one state that must give want (serialised). */
 static void expect(side *s, const char *code, const char *want)
 {
     char *r = side_op(s, code);
@@ -974,7 +987,7 @@ static void test_copy_of_unchanged_big_file_costs_no_bytes(void **state)
            "true \"file\" 1073741824 420");
     expect(&s, "local st = fs.stat('~/big4') return st.type, st.size, st.mode",
            "true \"file\" 1073741824 420");
-    expect(&s, "return fs.stat('~/big').size, fs.exists('~/d/big3'), fs.list('~/.')",
+    expect(&s, "return fs.stat('~/big').size, fs.exists('~/d/big3'), fs.list('~')",
            "true 1073741824 false {1=\"big\",2=\"big2\",3=\"big4\",4=\"d\"}");
     size_t peak = mig_view_peak(v);
     print_message("view peak after copying a 1 GiB file twice: %zu bytes\n", peak);
@@ -1023,6 +1036,7 @@ static void test_memory_limit_fails_the_write_and_changes_nothing(void **state)
     }
     snap_view(&view_after, s.L, "~/.", ".");
     assert_string_equal(sb_str(&view_before), sb_str(&view_after));
+    assert_true(mig_view_peak(v) <= 64 * 1024);
     expect(&s, "return fs.read('~/a'), fs.exists('~/huge')", "true \"alpha\\\n\" false");
     /* What the failed writes took is given back: small ones still fit. */
     must_run(&s, "return fs.write('~/small2', 'ok')");
