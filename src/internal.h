@@ -269,7 +269,6 @@ mig_view *mig_view_new(size_t limit);
 void mig_view_free(mig_view *v);
 mig_vnode *mig_view_root(mig_view *v);
 unsigned mig_view_umask(const mig_view *v);
-size_t mig_view_limit(const mig_view *v);
 size_t mig_view_peak(const mig_view *v);
 /* dir's entry name (a node made from the real one on first sight), or
  * *out NULL when there is none. 0 or an error code. */

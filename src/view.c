@@ -221,11 +221,6 @@ unsigned mig_view_umask(const mig_view *v)
     return v->umask;
 }
 
-size_t mig_view_limit(const mig_view *v)
-{
-    return v->limit;
-}
-
 size_t mig_view_peak(const mig_view *v)
 {
     return v->peak;
